@@ -1,0 +1,324 @@
+/**
+ * The DAG model as stored: a JSON-serializable DagSpec that the SDK produces, the database keeps as
+ * an immutable version, and the scheduler and worker read. Validation here is the single place
+ * that decides whether a DAG is acceptable; its errors name the file, the DAG and the task.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { InvalidError } from './errors.ts';
+import { parseSchedule, ScheduleError } from './schedule.ts';
+
+export const TASK_TYPES = ['shell', 'function', 'http', 'k8sPod'] as const;
+export type TaskType = (typeof TASK_TYPES)[number];
+
+export const TRIGGER_RULES = [
+  'all_success',
+  'all_failed',
+  'all_done',
+  'all_done_min_one_success',
+  'all_skipped',
+  'one_success',
+  'one_failed',
+  'one_done',
+  'none_failed',
+  'none_failed_min_one_success',
+  'none_skipped',
+  'always',
+] as const;
+export type TriggerRule = (typeof TRIGGER_RULES)[number];
+
+export const WEIGHT_RULES = ['downstream', 'upstream', 'absolute'] as const;
+export type WeightRule = (typeof WEIGHT_RULES)[number];
+
+/** Airflow's id rule: letters, digits, underscore, dash and dot. */
+export const ID_PATTERN = /^[A-Za-z0-9_.-]{1,250}$/;
+
+const idSchema = (what: string) =>
+  z.string().regex(ID_PATTERN, `${what} must be 1-250 letters, digits, "_", "-" or "."`);
+
+const isoDate = z
+  .string()
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date such as "2026-01-01"');
+
+export const shellConfigSchema = z.strictObject({
+  command: z.string().min(1, 'command must not be empty'),
+  env: z.record(z.string(), z.string()).optional(),
+  cwd: z.string().optional(),
+});
+export type ShellConfig = z.infer<typeof shellConfigSchema>;
+
+export const httpConfigSchema = z.strictObject({
+  method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('GET'),
+  url: z.string().min(1),
+  headers: z.record(z.string(), z.string()).optional(),
+  body: z.unknown().optional(),
+  /** Status codes that count as success; default any 2xx. */
+  expectStatus: z.array(z.number().int().min(100).max(599)).optional(),
+  /** Store the response body as the task's result (XCom). */
+  responseAs: z.enum(['json', 'text', 'none']).default('json'),
+});
+export type HttpConfig = z.infer<typeof httpConfigSchema>;
+
+export const functionConfigSchema = z.strictObject({});
+
+export const taskSpecSchema = z.strictObject({
+  taskId: idSchema('task id'),
+  type: z.enum(TASK_TYPES),
+  upstream: z.array(z.string()),
+  retries: z.number().int().min(0).max(100),
+  retryDelayMs: z.number().int().min(0),
+  retryExponentialBackoff: z.boolean(),
+  maxRetryDelayMs: z.number().int().min(0).nullable(),
+  timeoutMs: z.number().int().positive().nullable(),
+  triggerRule: z.enum(TRIGGER_RULES),
+  priorityWeight: z.number().int(),
+  weightRule: z.enum(WEIGHT_RULES),
+  pool: z.string().min(1),
+  doc: z.string().nullable(),
+  config: z.record(z.string(), z.unknown()),
+});
+export type TaskSpec = z.infer<typeof taskSpecSchema>;
+
+export const dagSpecSchema = z.strictObject({
+  dagId: idSchema('DAG id'),
+  team: z.string().min(1, 'team is required: every DAG is owned by a team'),
+  description: z.string().nullable(),
+  tags: z.array(z.string()),
+  schedule: z.string().nullable(),
+  timezone: z.string(),
+  startDate: isoDate.nullable(),
+  endDate: isoDate.nullable(),
+  catchup: z.boolean(),
+  maxActiveRuns: z.number().int().positive(),
+  maxActiveTasks: z.number().int().positive(),
+  params: z.record(z.string(), z.unknown()),
+  tasks: z.array(taskSpecSchema).min(1, 'a DAG needs at least one task'),
+});
+export type DagSpec = z.infer<typeof dagSpecSchema>;
+
+export interface DagIssue {
+  dagId?: string | undefined;
+  taskId?: string | undefined;
+  field?: string | undefined;
+  message: string;
+}
+
+export function formatDagIssue(issue: DagIssue, fileloc?: string): string {
+  const where = [
+    fileloc,
+    issue.dagId ? `DAG "${issue.dagId}"` : undefined,
+    issue.taskId ? `task "${issue.taskId}"` : undefined,
+    issue.field ? `field "${issue.field}"` : undefined,
+  ].filter(Boolean);
+  return `${where.join(': ')}: ${issue.message}`;
+}
+
+export class DagValidationError extends InvalidError {
+  readonly issues: DagIssue[];
+  readonly fileloc: string | undefined;
+  constructor(issues: DagIssue[], fileloc?: string) {
+    super(issues.map((i) => formatDagIssue(i, fileloc)).join('\n'), { issues, fileloc });
+    this.issues = issues;
+    this.fileloc = fileloc;
+  }
+}
+
+const TASK_CONFIG_SCHEMAS: Partial<Record<TaskType, z.ZodType>> = {
+  shell: shellConfigSchema,
+  http: httpConfigSchema,
+  function: functionConfigSchema,
+};
+
+/**
+ * Checks a DagSpec completely and returns every issue found (not just the first). `extraConfig`
+ * lets callers validate task types whose schema lives elsewhere (k8sPod).
+ */
+export function dagIssues(
+  input: unknown,
+  extraConfig: Partial<Record<TaskType, z.ZodType>> = {},
+): DagIssue[] {
+  const parsed = dagSpecSchema.safeParse(input);
+  const rawDagId =
+    typeof input === 'object' && input && 'dagId' in input && typeof input.dagId === 'string'
+      ? input.dagId
+      : undefined;
+  if (!parsed.success) {
+    return parsed.error.issues.map((issue) => {
+      const [first, index, ...rest] = issue.path;
+      let taskId: string | undefined;
+      if (first === 'tasks' && typeof index === 'number') {
+        const raw = (input as { tasks?: { taskId?: unknown }[] }).tasks?.[index]?.taskId;
+        taskId = typeof raw === 'string' ? raw : `#${index}`;
+      }
+      const field = taskId ? rest.join('.') : issue.path.join('.');
+      return { dagId: rawDagId, taskId, field: field || undefined, message: issue.message };
+    });
+  }
+  const spec = parsed.data;
+  const issues: DagIssue[] = [];
+  const dagId = spec.dagId;
+  try {
+    parseSchedule(spec.schedule, spec.timezone);
+  } catch (error) {
+    if (!(error instanceof ScheduleError)) throw error;
+    issues.push({ dagId, field: 'schedule', message: error.message });
+  }
+  if (spec.schedule === '@once' && !spec.startDate) {
+    issues.push({ dagId, field: 'startDate', message: 'an @once schedule needs a start date' });
+  }
+  if (spec.startDate && spec.endDate && Date.parse(spec.endDate) < Date.parse(spec.startDate)) {
+    issues.push({ dagId, field: 'endDate', message: 'end date is before start date' });
+  }
+  const ids = new Set<string>();
+  for (const task of spec.tasks) {
+    if (ids.has(task.taskId)) {
+      issues.push({ dagId, taskId: task.taskId, field: 'taskId', message: 'duplicate task id' });
+    }
+    ids.add(task.taskId);
+  }
+  for (const task of spec.tasks) {
+    for (const up of task.upstream) {
+      if (!ids.has(up)) {
+        issues.push({ dagId, taskId: task.taskId, field: 'upstream', message: `unknown upstream task "${up}"` });
+      }
+      if (up === task.taskId) {
+        issues.push({ dagId, taskId: task.taskId, field: 'upstream', message: 'a task cannot depend on itself' });
+      }
+    }
+    const configSchema = extraConfig[task.type] ?? TASK_CONFIG_SCHEMAS[task.type];
+    if (configSchema) {
+      const result = configSchema.safeParse(task.config);
+      if (!result.success) {
+        for (const issue of result.error.issues) {
+          issues.push({
+            dagId,
+            taskId: task.taskId,
+            field: ['config', ...issue.path].join('.'),
+            message: issue.message,
+          });
+        }
+      }
+    }
+  }
+  const cycle = findCycle(spec.tasks);
+  if (cycle) {
+    issues.push({ dagId, taskId: cycle[0], field: 'upstream', message: `cycle detected: ${cycle.join(' → ')}` });
+  }
+  return issues;
+}
+
+/** Validates and returns a normalised spec, or throws DagValidationError naming every problem. */
+export function validateDagSpec(
+  input: unknown,
+  opts: { fileloc?: string; extraConfig?: Partial<Record<TaskType, z.ZodType>> } = {},
+): DagSpec {
+  const issues = dagIssues(input, opts.extraConfig);
+  if (issues.length > 0) throw new DagValidationError(issues, opts.fileloc);
+  return dagSpecSchema.parse(input);
+}
+
+/** Returns one cycle as a path of task ids (first id repeated at the end), or null. */
+export function findCycle(tasks: readonly { taskId: string; upstream: readonly string[] }[]): string[] | null {
+  const upstreamOf = new Map(tasks.map((t) => [t.taskId, t.upstream]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (id: string): string[] | null => {
+    const s = state.get(id);
+    if (s === 'done') return null;
+    if (s === 'visiting') {
+      const from = stack.indexOf(id);
+      // The stack runs from downstream to upstream; report in execution order.
+      return [...stack.slice(from), id].reverse();
+    }
+    state.set(id, 'visiting');
+    stack.push(id);
+    for (const up of upstreamOf.get(id) ?? []) {
+      if (!upstreamOf.has(up)) continue;
+      const found = visit(up);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(id, 'done');
+    return null;
+  };
+  for (const t of tasks) {
+    const found = visit(t.taskId);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** Task ids in an order where every task comes after all of its upstream tasks. */
+export function topologicalOrder(tasks: readonly { taskId: string; upstream: readonly string[] }[]): string[] {
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const byId = new Map(tasks.map((t) => [t.taskId, t]));
+  const visit = (id: string) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    for (const up of byId.get(id)?.upstream ?? []) visit(up);
+    order.push(id);
+  };
+  for (const t of tasks) visit(t.taskId);
+  return order;
+}
+
+/** task id → ids of its direct downstream tasks. */
+export function downstreamMap(tasks: readonly { taskId: string; upstream: readonly string[] }[]): Map<string, string[]> {
+  const map = new Map<string, string[]>(tasks.map((t) => [t.taskId, []]));
+  for (const t of tasks) for (const up of t.upstream) map.get(up)?.push(t.taskId);
+  return map;
+}
+
+/**
+ * Effective priority of each task (Airflow's weight rules): "downstream" adds the weights of all
+ * tasks downstream, so long chains start first; "upstream" adds those upstream; "absolute" is as set.
+ */
+export function effectivePriorities(tasks: readonly TaskSpec[]): Map<string, number> {
+  const byId = new Map(tasks.map((t) => [t.taskId, t]));
+  const down = downstreamMap(tasks);
+  const closure = (start: string, next: (id: string) => readonly string[]): Set<string> => {
+    const seen = new Set<string>();
+    const todo = [...next(start)];
+    while (todo.length > 0) {
+      const id = todo.pop()!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      todo.push(...next(id));
+    }
+    return seen;
+  };
+  const result = new Map<string, number>();
+  for (const task of tasks) {
+    let weight = task.priorityWeight;
+    if (task.weightRule !== 'absolute') {
+      const related =
+        task.weightRule === 'downstream'
+          ? closure(task.taskId, (id) => down.get(id) ?? [])
+          : closure(task.taskId, (id) => byId.get(id)?.upstream ?? []);
+      for (const id of related) weight += byId.get(id)?.priorityWeight ?? 0;
+    }
+    result.set(task.taskId, weight);
+  }
+  return result;
+}
+
+/** Canonical JSON (sorted keys) so equal specs hash equally whatever the key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
+}
+
+/**
+ * Content hash of a DAG version: the spec plus the hash of the source file, because function tasks
+ * carry code the spec cannot show.
+ */
+export function dagVersionHash(spec: DagSpec, sourceHash: string): string {
+  return createHash('sha256').update(canonicalJson(spec)).update('\0').update(sourceHash).digest('hex');
+}

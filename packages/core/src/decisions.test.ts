@@ -1,0 +1,224 @@
+import { describe, expect, it } from 'vitest';
+import type { TriggerRule } from './dag.ts';
+import { decideRun, retryDelay, type TaskInstanceSnapshot } from './decisions.ts';
+import type { TaskState } from './state.ts';
+
+const NOW = new Date('2026-01-10T12:00:00Z');
+
+const task = (taskId: string, upstream: string[] = [], triggerRule: TriggerRule = 'all_success') => ({
+  taskId,
+  upstream,
+  triggerRule,
+});
+
+const ti = (taskId: string, state: TaskState, nextAttemptAt: Date | null = null): TaskInstanceSnapshot => ({
+  taskId,
+  state,
+  nextAttemptAt,
+});
+
+const ids = (list: { taskId: string }[]) => list.map((d) => d.taskId).sort();
+
+describe('decideRun', () => {
+  it('schedules root tasks of a fresh run and leaves downstream tasks waiting', () => {
+    const d = decideRun([task('a'), task('b', ['a'])], [ti('a', 'none'), ti('b', 'none')], NOW);
+    expect(ids(d.schedule)).toEqual(['a']);
+    expect(ids(d.waiting)).toEqual(['b']);
+    expect(d.finalRunState).toBeNull();
+  });
+
+  it('schedules a downstream task once its upstream succeeded', () => {
+    const d = decideRun([task('a'), task('b', ['a'])], [ti('a', 'success'), ti('b', 'none')], NOW);
+    expect(ids(d.schedule)).toEqual(['b']);
+    expect(d.finalRunState).toBeNull();
+  });
+
+  it('propagates a skip through a whole chain in one call and ends the run as success', () => {
+    const tasks = [task('a'), task('b', ['a']), task('c', ['b'])];
+    const d = decideRun(tasks, [ti('a', 'skipped'), ti('b', 'none'), ti('c', 'none')], NOW);
+    expect(ids(d.skip)).toEqual(['b', 'c']);
+    expect(d.schedule).toEqual([]);
+    expect(d.upstreamFailed).toEqual([]);
+    expect(d.finalRunState).toBe('success');
+  });
+
+  it('propagates upstream_failed through a chain and fails the run naming the leaf', () => {
+    // Listed out of order on purpose: propagation follows the graph, not the array.
+    const tasks = [task('c', ['b']), task('b', ['a']), task('a')];
+    const d = decideRun(tasks, [ti('a', 'failed'), ti('b', 'none'), ti('c', 'none')], NOW);
+    expect(ids(d.upstreamFailed)).toEqual(['b', 'c']);
+    expect(d.finalRunState).toBe('failed');
+    expect(d.finalReason).toContain('"c"');
+    expect(d.finalReason).toContain('upstream_failed');
+  });
+
+  it('runs a none_failed_min_one_success join downstream of a skipped branch', () => {
+    const tasks = [
+      task('branch'),
+      task('taken', ['branch']),
+      task('not_taken', ['branch']),
+      task('not_taken_2', ['not_taken']),
+      task('join', ['taken', 'not_taken_2'], 'none_failed_min_one_success'),
+    ];
+    const d = decideRun(
+      tasks,
+      [
+        ti('branch', 'success'),
+        ti('taken', 'success'),
+        ti('not_taken', 'skipped'),
+        ti('not_taken_2', 'none'),
+        ti('join', 'none'),
+      ],
+      NOW,
+    );
+    expect(ids(d.skip)).toEqual(['not_taken_2']);
+    expect(ids(d.schedule)).toEqual(['join']);
+    expect(d.finalRunState).toBeNull();
+  });
+
+  it('an all_success join downstream of a skipped branch is skipped', () => {
+    const tasks = [task('x'), task('y'), task('join', ['x', 'y'])];
+    const d = decideRun(tasks, [ti('x', 'success'), ti('y', 'skipped'), ti('join', 'none')], NOW);
+    expect(ids(d.skip)).toEqual(['join']);
+    expect(d.finalRunState).toBe('success');
+  });
+
+  describe('retries', () => {
+    const tasks = [task('a'), task('b', ['a'])];
+
+    it.each<[string, TaskState, Date | null, boolean]>([
+      ['in the future', 'up_for_retry', new Date(NOW.getTime() + 1), false],
+      ['exactly now', 'up_for_retry', NOW, true],
+      ['in the past', 'up_for_retry', new Date(NOW.getTime() - 60_000), true],
+      ['not set', 'up_for_retry', null, true],
+      ['in the future (reschedule)', 'up_for_reschedule', new Date(NOW.getTime() + 60_000), false],
+      ['in the past (reschedule)', 'up_for_reschedule', new Date(NOW.getTime() - 1), true],
+    ])('next attempt %s → scheduled: %s', (_label, state, at, scheduled) => {
+      const d = decideRun(tasks, [ti('a', state, at), ti('b', 'none')], NOW);
+      expect(ids(d.schedule)).toEqual(scheduled ? ['a'] : []);
+      expect(ids(d.waiting)).toEqual(scheduled ? ['b'] : ['a', 'b']);
+      // A task waiting out its retry delay is not a deadlock.
+      expect(d.finalRunState).toBeNull();
+    });
+
+    it('the waiting reason names the retry time', () => {
+      const at = new Date('2026-01-10T12:05:00Z');
+      const d = decideRun(tasks, [ti('a', 'up_for_retry', at), ti('b', 'none')], NOW);
+      expect(d.waiting.find((w) => w.taskId === 'a')?.reason).toContain(at.toISOString());
+    });
+  });
+
+  it('does not touch tasks that are already queued or running', () => {
+    const tasks = [task('a'), task('b'), task('c', ['a', 'b'])];
+    const d = decideRun(tasks, [ti('a', 'queued'), ti('b', 'running'), ti('c', 'none')], NOW);
+    expect(d.schedule).toEqual([]);
+    expect(ids(d.waiting)).toEqual(['c']);
+    expect(d.finalRunState).toBeNull();
+  });
+
+  describe('final run state', () => {
+    it.each<[string, Record<string, TaskState>, 'success' | 'failed' | null]>([
+      ['all leaves succeeded', { a: 'success', b: 'success', c: 'success' }, 'success'],
+      ['leaves succeeded or skipped', { a: 'success', b: 'skipped', c: 'success' }, 'success'],
+      ['a leaf failed', { a: 'success', b: 'failed', c: 'success' }, 'failed'],
+      ['a leaf upstream_failed', { a: 'success', b: 'upstream_failed', c: 'success' }, 'failed'],
+      ['a task is still running', { a: 'success', b: 'running', c: 'success' }, null],
+      ['a task is queued', { a: 'success', b: 'success', c: 'queued' }, null],
+    ])('%s → %s', (_label, states, expected) => {
+      // a → b, a → c: b and c are the leaves.
+      const tasks = [task('a'), task('b', ['a']), task('c', ['a'])];
+      const d = decideRun(
+        tasks,
+        Object.entries(states).map(([id, s]) => ti(id, s)),
+        NOW,
+      );
+      expect(d.finalRunState).toBe(expected);
+      if (expected) expect(d.finalReason).toBeTruthy();
+      else expect(d.finalReason).toBeNull();
+    });
+
+    it('succeeds when a non-leaf failed but the all_done leaf succeeded (Airflow judges leaves)', () => {
+      const tasks = [task('work'), task('cleanup', ['work'], 'all_done')];
+      const d = decideRun(tasks, [ti('work', 'failed'), ti('cleanup', 'success')], NOW);
+      expect(d.finalRunState).toBe('success');
+    });
+
+    it('fails in the same call that marks the last leaf upstream_failed', () => {
+      const tasks = [task('a'), task('b', ['a'])];
+      const d = decideRun(tasks, [ti('a', 'failed'), ti('b', 'none')], NOW);
+      expect(ids(d.upstreamFailed)).toEqual(['b']);
+      expect(d.finalRunState).toBe('failed');
+    });
+
+    it('an all_done cleanup task is scheduled after a failure, so the run is not final yet', () => {
+      const tasks = [task('work'), task('cleanup', ['work'], 'all_done')];
+      const d = decideRun(tasks, [ti('work', 'failed'), ti('cleanup', 'none')], NOW);
+      expect(ids(d.schedule)).toEqual(['cleanup']);
+      expect(d.finalRunState).toBeNull();
+    });
+  });
+
+  it('detects a deadlock when unfinished tasks can never start', () => {
+    // "b" depends on "a", but the run has no instance of "a" (e.g. a task missing from the run).
+    const tasks = [task('a'), task('b', ['a'])];
+    const d = decideRun(tasks, [ti('b', 'none')], NOW);
+    expect(d.schedule).toEqual([]);
+    expect(d.finalRunState).toBe('failed');
+    expect(d.finalReason).toMatch(/^deadlock: b \(/);
+  });
+
+  it('is not a deadlock while something is scheduled in the same call', () => {
+    const d = decideRun([task('a'), task('b', ['a'])], [ti('a', 'none'), ti('b', 'none')], NOW);
+    expect(d.finalRunState).toBeNull();
+  });
+});
+
+describe('retryDelay', () => {
+  const fixed = { retryDelayMs: 30_000, retryExponentialBackoff: false, maxRetryDelayMs: null };
+  const expo = { retryDelayMs: 10_000, retryExponentialBackoff: true, maxRetryDelayMs: null };
+
+  it.each([1, 2, 5, 10])('fixed delay is the same on try %i', (tryNumber) => {
+    expect(retryDelay(fixed, tryNumber, 'dag.task.run')).toBe(30_000);
+  });
+
+  it('fixed delay ignores maxRetryDelayMs being larger', () => {
+    expect(retryDelay({ ...fixed, maxRetryDelayMs: 60_000 }, 3, 'k')).toBe(30_000);
+  });
+
+  it.each([1, 2, 3, 4, 5, 6])('exponential delay on try %i lies in [base/2, base]', (tryNumber) => {
+    const base = 10_000 * 2 ** (tryNumber - 1);
+    for (const key of ['a', 'b', 'dag.task.2026-01-01', 'another-key', 'x'.repeat(50)]) {
+      const delay = retryDelay(expo, tryNumber, key);
+      expect(delay).toBeGreaterThanOrEqual(base / 2);
+      expect(delay).toBeLessThanOrEqual(base);
+    }
+  });
+
+  it('exponential delay grows with the try number', () => {
+    // Ranges [base/2, base] of tries 1 and 3 do not overlap.
+    expect(retryDelay(expo, 3, 'k')).toBeGreaterThan(retryDelay(expo, 1, 'k'));
+  });
+
+  it('jitter is deterministic: same key and try → same delay', () => {
+    expect(retryDelay(expo, 4, 'dag.task.run-1')).toBe(retryDelay(expo, 4, 'dag.task.run-1'));
+  });
+
+  it('jitter varies between keys (no stampede)', () => {
+    const delays = new Set(Array.from({ length: 20 }, (_, i) => retryDelay(expo, 3, `task-${i}`)));
+    expect(delays.size).toBeGreaterThan(1);
+  });
+
+  it('exponential delay is capped at maxRetryDelayMs', () => {
+    const capped = { ...expo, maxRetryDelayMs: 25_000 };
+    expect(retryDelay(capped, 10, 'k')).toBe(25_000);
+    expect(retryDelay(capped, 1, 'k')).toBeLessThanOrEqual(10_000);
+  });
+
+  it('without maxRetryDelayMs the cap is 24 hours', () => {
+    expect(retryDelay(expo, 40, 'k')).toBe(24 * 3_600_000);
+  });
+
+  it('returns whole milliseconds', () => {
+    expect(Number.isInteger(retryDelay({ ...expo, retryDelayMs: 333 }, 2, 'odd'))).toBe(true);
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * The shape of `environments/<env>/`: which environment a process runs in, and the teams that
+ * environment hosts. Pure schemas only; reading the files is the caller's job.
+ */
+import { z } from 'zod';
+
+export const ENVIRONMENTS = ['local', 'dev', 'qa', 'prod'] as const;
+export type EnvironmentName = (typeof ENVIRONMENTS)[number];
+export const environmentNameSchema = z.enum(ENVIRONMENTS);
+
+/** Kubernetes-style quantity such as "500m", "2", "4Gi". */
+const quantity = z
+  .string()
+  .regex(/^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/, 'must be a Kubernetes quantity like "500m" or "4Gi"');
+
+/** Team ids double as Kubernetes label values and namespace suffixes, so they follow DNS-1123. */
+export const teamIdSchema = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes (DNS-1123), at most 40 characters');
+
+export const teamSchema = z.strictObject({
+  id: teamIdSchema,
+  name: z.string().min(1),
+  /** Kubernetes namespace that runs this team's pods. */
+  namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS-1123 label'),
+  /** ResourceQuota for the namespace. */
+  quota: z.strictObject({
+    cpu: quantity,
+    memory: quantity,
+    pods: z.number().int().positive(),
+  }),
+  /** LimitRange defaults for containers that do not set their own. */
+  defaultContainerResources: z
+    .strictObject({
+      cpu: quantity,
+      memory: quantity,
+    })
+    .optional(),
+});
+export type Team = z.infer<typeof teamSchema>;
+
+export const teamsFileSchema = z
+  .strictObject({ teams: z.array(teamSchema).min(1) })
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, team] of file.teams.entries()) {
+      if (seen.has(team.id)) {
+        ctx.addIssue({ code: 'custom', path: ['teams', i, 'id'], message: `duplicate team id "${team.id}"` });
+      }
+      seen.add(team.id);
+    }
+  });
+export type TeamsFile = z.infer<typeof teamsFileSchema>;

@@ -1,0 +1,138 @@
+/**
+ * Opening Updraft's database: PostgreSQL through postgres.js, or embedded PGlite. Both give the
+ * same Drizzle API and run the same committed migrations.
+ */
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import * as schema from './schema/index.ts';
+
+export { schema };
+export type Schema = typeof schema;
+export type Database = PgDatabase<PgQueryResultHKT, Schema>;
+/** A transaction handle; has the same query API as Database. */
+export type Tx = Parameters<Parameters<Database['transaction']>[0]>[0];
+export type Queryable = Database | Tx;
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
+
+export interface DatabaseHandle {
+  db: Database;
+  kind: 'postgres' | 'pglite';
+  /** The PostgreSQL URL this handle was opened with (undefined for PGlite). */
+  url: string | undefined;
+  /** Subscribes to a NOTIFY channel. Resolves to an unsubscribe function. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** postgres://… URL. When absent, an embedded PGlite database is used. */
+  url?: string | undefined;
+  /** PGlite data directory; in memory when absent. */
+  dataDir?: string | undefined;
+  /** Pool size for PostgreSQL. */
+  maxConnections?: number | undefined;
+  applicationName?: string | undefined;
+}
+
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseHandle> {
+  if (opts.url) return openPostgres(opts.url, opts);
+  return openPglite(opts.dataDir);
+}
+
+async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<DatabaseHandle> {
+  const { default: postgres } = await import('postgres');
+  const { drizzle } = await import('drizzle-orm/postgres-js');
+  const client = postgres(url, {
+    max: opts.maxConnections ?? 10,
+    onnotice: () => {},
+    connection: { application_name: opts.applicationName ?? 'updraft' },
+    // Connections to a restarted database are replaced transparently.
+    idle_timeout: 60,
+    max_lifetime: 60 * 30,
+  });
+  const db = drizzle(client, { schema, casing: 'snake_case' }) as unknown as Database;
+  // Drizzle makes postgres.js pass timestamps through untouched (its columns send ISO strings);
+  // let Date parameters in raw `sql` fragments through too, as PGlite does.
+  const serializers = client.options.serializers as Record<number, (value: unknown) => unknown>;
+  for (const oid of [1114, 1184]) {
+    const inner = serializers[oid] ?? ((value: unknown) => value);
+    serializers[oid] = (value) => (value instanceof Date ? value.toISOString() : inner(value));
+  }
+  return {
+    db,
+    kind: 'postgres',
+    url,
+    async listen(channel, onNotify) {
+      const sub = await client.listen(channel, (payload) => onNotify(payload));
+      return () => sub.unlisten();
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const client = dataDir ? new PGlite(dataDir) : new PGlite();
+  await client.waitReady;
+  const db = drizzle(client, { schema, casing: 'snake_case' }) as unknown as Database;
+  return {
+    db,
+    kind: 'pglite',
+    url: undefined,
+    async listen(channel, onNotify) {
+      return client.listen(channel, onNotify);
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+/** Applies the committed migrations. Safe to call from several processes at once on PostgreSQL. */
+export async function migrateDatabase(handle: DatabaseHandle): Promise<void> {
+  if (handle.kind === 'pglite') {
+    const { migrate } = await import('drizzle-orm/pglite/migrator');
+    // biome-ignore lint/suspicious/noExplicitAny: the migrator is typed per driver
+    await migrate(handle.db as any, { migrationsFolder: MIGRATIONS_FOLDER });
+    return;
+  }
+  const { migrate } = await import('drizzle-orm/postgres-js/migrator');
+  const { default: postgres } = await import('postgres');
+  const { drizzle } = await import('drizzle-orm/postgres-js');
+  // One dedicated connection holds an advisory lock so replicas starting at once migrate in turn.
+  const client = postgres(handle.url!, { max: 1, onnotice: () => {} });
+  try {
+    await client`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
+    await client`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
+  } finally {
+    await client.end({ timeout: 5 });
+  }
+}
+
+const MIGRATION_LOCK_KEY = 7_265_001;
+
+/** The PostgreSQL error under a Drizzle "Failed query" wrapper: its SQLSTATE code and message. */
+export function databaseError(error: unknown): { code: string | undefined; message: string } {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current; depth++) {
+    const candidate = current as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof candidate.code === 'string' && /^[0-9A-Z]{5}$/.test(candidate.code)) {
+      return { code: candidate.code, message: String(candidate.message) };
+    }
+    current = candidate.cause;
+  }
+  return { code: undefined, message: error instanceof Error ? error.message : String(error) };
+}
+
+/** Rows of a raw `db.execute` result: PGlite returns `{ rows }`, postgres.js an array. */
+export function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}

@@ -1,0 +1,105 @@
+/**
+ * Test databases: a fresh, migrated database per test file on real PostgreSQL (cloned from a
+ * migrated template, so it takes milliseconds) or on embedded PGlite. Never used in production.
+ *
+ * PostgreSQL is found at DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type DatabaseHandle,
+  MIGRATIONS_FOLDER,
+  migrateDatabase,
+  openDatabase,
+} from './index.ts';
+
+export type TestDatabaseKind = 'postgres' | 'pglite';
+export const TEST_DATABASE_KINDS: readonly TestDatabaseKind[] = ['postgres', 'pglite'];
+
+export interface TestDatabase {
+  handle: DatabaseHandle;
+  kind: TestDatabaseKind;
+  /** Connection URL (PostgreSQL only), for child processes under test. */
+  url: string | undefined;
+  /** Closes the connection and drops the database. */
+  drop(): Promise<void>;
+}
+
+export function adminDatabaseUrl(): string {
+  return process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+function migrationsHash(): string {
+  const hash = createHash('sha256');
+  for (const name of readdirSync(MIGRATIONS_FOLDER).sort()) {
+    if (name.endsWith('.sql')) hash.update(name).update(readFileSync(join(MIGRATIONS_FOLDER, name)));
+  }
+  return hash.digest('hex').slice(0, 12);
+}
+
+async function ensureTemplate(adminUrl: string): Promise<string> {
+  const template = `updraft_tpl_${migrationsHash()}`;
+  const { default: postgres } = await import('postgres');
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin`select pg_advisory_lock(7265002)`;
+    const exists = await admin`select 1 from pg_database where datname = ${template}`;
+    if (exists.length === 0) {
+      await admin.unsafe(`create database "${template}"`);
+      const handle = await openDatabase({ url: withDatabase(adminUrl, template), maxConnections: 1 });
+      try {
+        await migrateDatabase(handle);
+      } catch (error) {
+        await handle.close();
+        await admin.unsafe(`drop database if exists "${template}"`);
+        throw error;
+      }
+      await handle.close();
+    }
+    await admin`select pg_advisory_unlock(7265002)`;
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+  return template;
+}
+
+export async function createTestDatabase(kind: TestDatabaseKind): Promise<TestDatabase> {
+  if (kind === 'pglite') {
+    const handle = await openDatabase({});
+    await migrateDatabase(handle);
+    return { handle, kind, url: undefined, drop: () => handle.close() };
+  }
+  const adminUrl = adminDatabaseUrl();
+  const template = await ensureTemplate(adminUrl);
+  const name = `updraft_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const { default: postgres } = await import('postgres');
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`create database "${name}" template "${template}"`);
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+  const url = withDatabase(adminUrl, name);
+  const handle = await openDatabase({ url, maxConnections: 10 });
+  return {
+    handle,
+    kind,
+    url,
+    async drop() {
+      await handle.close();
+      const dropper = postgres(adminUrl, { max: 1, onnotice: () => {} });
+      try {
+        await dropper.unsafe(`drop database if exists "${name}" with (force)`);
+      } finally {
+        await dropper.end({ timeout: 5 });
+      }
+    },
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * The DAG processor: finds DAG files in a folder, parses the changed ones in a worker thread, and
+ * records the results — DAGs, new immutable versions, and import errors — one file per
+ * transaction, so one broken file never affects another.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { type DagSpec, dagVersionHash } from '@updraft/core/dag';
+import { nextRunInfo, parseSchedule } from '@updraft/core/schedule';
+import { type Queryable, rowsOf, schema } from '@updraft/db';
+import { and, eq, sql } from 'drizzle-orm';
+import type { EngineResources } from '../resources.ts';
+import { isDagFileName } from './load.ts';
+import { type ParseMessage, parseDagFiles } from './parse.ts';
+
+export { isDagFileName, loadDagFile } from './load.ts';
+export { type ParseMessage, parseDagFiles } from './parse.ts';
+
+export interface DagProcessorOptions {
+  dagsFolder: string;
+  /** New DAGs start paused (Airflow's dags_are_paused_at_creation). */
+  pauseNewDags: boolean;
+  parseTimeoutMs?: number;
+}
+
+export interface SyncReport {
+  parsed: number;
+  dags: number;
+  newVersions: number;
+  importErrors: number;
+  removedFiles: number;
+}
+
+interface FileStamp {
+  mtimeMs: number;
+  size: number;
+}
+
+export class DagProcessor {
+  readonly #r: EngineResources;
+  readonly #opts: DagProcessorOptions;
+  readonly #seen = new Map<string, FileStamp>();
+  #firstSyncDone = false;
+
+  constructor(resources: EngineResources, opts: DagProcessorOptions) {
+    this.#r = resources;
+    this.#opts = opts;
+  }
+
+  /** Lists DAG files under the folder (recursively, skipping node_modules and dot folders). */
+  async listFiles(): Promise<Map<string, FileStamp>> {
+    const found = new Map<string, FileStamp>();
+    const walk = async (dir: string) => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw error;
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) {
+          if (entry.name !== 'node_modules' && !entry.name.startsWith('.')) await walk(path);
+        } else if (entry.isFile() && isDagFileName(entry.name)) {
+          const s = await stat(path);
+          found.set(path, { mtimeMs: s.mtimeMs, size: s.size });
+        }
+      }
+    };
+    await walk(this.#opts.dagsFolder);
+    return found;
+  }
+
+  /** Parses files that changed since the last call (all of them the first time) and records them. */
+  async sync(opts: { force?: boolean } = {}): Promise<SyncReport> {
+    const files = await this.listFiles();
+    const changed = [...files.entries()]
+      .filter(([path, stamp]) => {
+        const prev = this.#seen.get(path);
+        return opts.force || !prev || prev.mtimeMs !== stamp.mtimeMs || prev.size !== stamp.size;
+      })
+      .map(([path]) => path)
+      .sort();
+    const removed = [...this.#seen.keys()].filter((path) => !files.has(path));
+    const report: SyncReport = { parsed: changed.length, dags: 0, newVersions: 0, importErrors: 0, removedFiles: 0 };
+    const results = changed.length > 0 ? await parseDagFiles(changed, this.#opts.parseTimeoutMs ?? 30_000) : [];
+    for (const result of results) {
+      try {
+        const outcome = await this.#record(result);
+        report.dags += outcome.dags;
+        report.newVersions += outcome.newVersions;
+        report.importErrors += outcome.importError ? 1 : 0;
+        this.#seen.set(result.fileloc, files.get(result.fileloc)!);
+      } catch (error) {
+        // Recording one file failed (e.g. the database blipped): log it and retry next sync.
+        this.#r.logger.error({ err: error, fileloc: this.#display(result.fileloc) }, 'failed to record DAG file');
+      }
+    }
+    // On the first sync, files recorded by an earlier process but deleted since are removed too.
+    const known = this.#firstSyncDone ? [] : await this.#knownFiles();
+    this.#firstSyncDone = true;
+    for (const fileloc of new Set([...removed, ...known.filter((f) => !files.has(f))])) {
+      await this.#removeFile(fileloc);
+      this.#seen.delete(fileloc);
+      report.removedFiles++;
+    }
+    return report;
+  }
+
+  #display(fileloc: string): string {
+    return relative(process.cwd(), fileloc) || fileloc;
+  }
+
+  async #knownFiles(): Promise<string[]> {
+    const { db } = this.#r.database;
+    const rows = rowsOf<{ fileloc: string }>(
+      await db.execute(sql`select fileloc from dags where is_active union select fileloc from import_errors`),
+    );
+    return rows.map((r) => r.fileloc).filter((f) => f.startsWith(this.#opts.dagsFolder));
+  }
+
+  async #removeFile(fileloc: string): Promise<void> {
+    const { db } = this.#r.database;
+    await db.transaction(async (tx) => {
+      await tx.update(schema.dags).set({ isActive: false, updatedAt: new Date() }).where(eq(schema.dags.fileloc, fileloc));
+      await tx.delete(schema.importErrors).where(eq(schema.importErrors.fileloc, fileloc));
+    });
+  }
+
+  async #record(result: ParseMessage): Promise<{ dags: number; newVersions: number; importError: boolean }> {
+    const { db } = this.#r.database;
+    if (result.kind === 'error') {
+      this.#r.logger.warn({ fileloc: this.#display(result.fileloc), error: result.message }, 'DAG import error');
+      await upsertImportError(db, result.fileloc, result.message, { issues: result.issues });
+      return { dags: 0, newVersions: 0, importError: true };
+    }
+    return db.transaction(async (tx) => {
+      const problems: string[] = [];
+      let newVersions = 0;
+      const accepted: string[] = [];
+      for (const spec of result.specs) {
+        const problem = await checkOwnership(tx, spec, result.fileloc);
+        if (problem) {
+          problems.push(problem);
+          continue;
+        }
+        newVersions += (await upsertDag(tx, spec, result, this.#opts.pauseNewDags, this.#r.clock.now())) ? 1 : 0;
+        accepted.push(spec.dagId);
+      }
+      // DAGs this file used to define but no longer does.
+      const stale = await tx
+        .select({ dagId: schema.dags.dagId })
+        .from(schema.dags)
+        .where(and(eq(schema.dags.fileloc, result.fileloc), eq(schema.dags.isActive, true)));
+      for (const { dagId } of stale) {
+        if (!accepted.includes(dagId)) {
+          await tx.update(schema.dags).set({ isActive: false, updatedAt: new Date() }).where(eq(schema.dags.dagId, dagId));
+        }
+      }
+      if (problems.length > 0) {
+        await upsertImportError(tx, result.fileloc, problems.join('\n'), {});
+      } else {
+        await tx.delete(schema.importErrors).where(eq(schema.importErrors.fileloc, result.fileloc));
+      }
+      return { dags: accepted.length, newVersions, importError: problems.length > 0 };
+    });
+  }
+}
+
+async function upsertImportError(db: Queryable, fileloc: string, message: string, details: unknown): Promise<void> {
+  await db
+    .insert(schema.importErrors)
+    .values({ fileloc, message, details })
+    .onConflictDoUpdate({
+      target: schema.importErrors.fileloc,
+      set: { message, details, updatedAt: new Date() },
+    });
+}
+
+/** A DAG id belongs to one file and one team; a team that is not in this environment is refused. */
+async function checkOwnership(tx: Queryable, spec: DagSpec, fileloc: string): Promise<string | null> {
+  const [team] = await tx.select().from(schema.teams).where(eq(schema.teams.id, spec.team));
+  if (!team) {
+    return `${fileloc}: DAG "${spec.dagId}": team "${spec.team}" is not defined in this environment's teams.yaml`;
+  }
+  const [existing] = await tx.select().from(schema.dags).where(eq(schema.dags.dagId, spec.dagId));
+  if (existing?.isActive && existing.fileloc !== fileloc) {
+    return `${fileloc}: DAG "${spec.dagId}" is already defined in ${existing.fileloc}`;
+  }
+  if (existing && existing.teamId !== spec.team) {
+    return `${fileloc}: DAG "${spec.dagId}" belongs to team "${existing.teamId}" and cannot move to team "${spec.team}"`;
+  }
+  return null;
+}
+
+/** Upserts the DAG row and records a new version if the content changed. Returns true if it did. */
+async function upsertDag(
+  tx: Queryable,
+  spec: DagSpec,
+  file: { fileloc: string; sourceHash: string },
+  pauseNewDags: boolean,
+  now: Date,
+): Promise<boolean> {
+  const contentHash = dagVersionHash(spec, file.sourceHash);
+  const fields = {
+    teamId: spec.team,
+    fileloc: file.fileloc,
+    isActive: true,
+    description: spec.description,
+    tags: spec.tags,
+    schedule: spec.schedule,
+    timezone: spec.timezone,
+    maxActiveRuns: spec.maxActiveRuns,
+    maxActiveTasks: spec.maxActiveTasks,
+    lastParsedAt: now,
+    updatedAt: now,
+  };
+  await tx
+    .insert(schema.dags)
+    .values({ dagId: spec.dagId, isPaused: pauseNewDags, ...fields })
+    .onConflictDoUpdate({ target: schema.dags.dagId, set: fields });
+  const [known] = await tx
+    .select({ id: schema.dagVersions.id })
+    .from(schema.dagVersions)
+    .where(and(eq(schema.dagVersions.dagId, spec.dagId), eq(schema.dagVersions.contentHash, contentHash)));
+  let versionId = known?.id;
+  if (!versionId) {
+    const [latest] = rowsOf<{ n: number | null }>(
+      await tx.execute(sql`select max(version_number) as n from dag_versions where dag_id = ${spec.dagId}`),
+    );
+    const [inserted] = await tx
+      .insert(schema.dagVersions)
+      .values({
+        dagId: spec.dagId,
+        versionNumber: Number(latest?.n ?? 0) + 1,
+        contentHash,
+        sourceHash: file.sourceHash,
+        fileloc: file.fileloc,
+        spec,
+      })
+      .returning({ id: schema.dagVersions.id });
+    versionId = inserted!.id;
+    await tx.insert(schema.events).values({
+      entity: 'dag_version',
+      dagId: spec.dagId,
+      actor: 'dag-processor',
+      reason: `version ${Number(latest?.n ?? 0) + 1} recorded`,
+      details: { contentHash, fileloc: file.fileloc },
+    });
+  }
+  await tx.update(schema.dags).set({ latestVersionId: versionId }).where(eq(schema.dags.dagId, spec.dagId));
+  await refreshNextRun(tx, spec, now);
+  return !known;
+}
+
+/** Stores when the scheduler should next look at this DAG (a hint; runs are decided at creation). */
+export async function refreshNextRun(tx: Queryable, spec: Pick<DagSpec, 'dagId' | 'schedule' | 'timezone' | 'startDate' | 'endDate' | 'catchup'>, now: Date): Promise<void> {
+  const schedule = parseSchedule(spec.schedule, spec.timezone);
+  const [last] = rowsOf<{ data_interval_start: Date | string; data_interval_end: Date | string }>(
+    await tx.execute(sql`select data_interval_start, data_interval_end from dag_runs
+      where dag_id = ${spec.dagId} and run_type = 'scheduled' order by logical_date desc limit 1`),
+  );
+  const info = nextRunInfo(schedule, {
+    startDate: spec.startDate ? new Date(spec.startDate) : null,
+    endDate: spec.endDate ? new Date(spec.endDate) : null,
+    catchup: spec.catchup,
+    lastInterval: last ? { start: new Date(last.data_interval_start), end: new Date(last.data_interval_end) } : null,
+    now,
+  });
+  await tx
+    .update(schema.dags)
+    .set({
+      nextDagrun: info?.logicalDate ?? null,
+      nextDagrunDataIntervalStart: info?.dataInterval.start ?? null,
+      nextDagrunDataIntervalEnd: info?.dataInterval.end ?? null,
+      nextDagrunCreateAfter: info?.runAfter ?? null,
+    })
+    .where(eq(schema.dags.dagId, spec.dagId));
+}

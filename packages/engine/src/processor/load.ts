@@ -1,0 +1,43 @@
+/**
+ * Loading DAG files: TypeScript/JavaScript modules (every exported Dag) and YAML files. Used by
+ * the DAG processor's parse thread and by workers that run function tasks.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Dag, isDag } from '@updraft/sdk';
+import { dagFromYaml } from '@updraft/sdk/yaml';
+
+export const DAG_FILE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs', '.yaml', '.yml'] as const;
+
+export function isDagFileName(name: string): boolean {
+  if (name.startsWith('.') || name.startsWith('_')) return false;
+  if (/\.(test|spec|d)\.[mc]?[jt]s$/.test(name)) return false;
+  return (DAG_FILE_EXTENSIONS as readonly string[]).includes(extname(name));
+}
+
+export function hashSource(source: string | Buffer): string {
+  return createHash('sha256').update(source).digest('hex');
+}
+
+export interface LoadedDagFile {
+  fileloc: string;
+  sourceHash: string;
+  dags: Dag[];
+}
+
+/** Loads every DAG a file defines. Throws (with the file named) if the file cannot be loaded. */
+export async function loadDagFile(fileloc: string): Promise<LoadedDagFile> {
+  const source = await readFile(fileloc);
+  const sourceHash = hashSource(source);
+  const ext = extname(fileloc);
+  if (ext === '.yaml' || ext === '.yml') {
+    return { fileloc, sourceHash, dags: [dagFromYaml(source.toString('utf8'), fileloc)] };
+  }
+  // The hash in the URL gives each content version its own module instance.
+  const mod = (await import(`${pathToFileURL(fileloc).href}?v=${sourceHash.slice(0, 16)}`)) as Record<string, unknown>;
+  const dags = Object.values(mod).filter(isDag);
+  const unique = [...new Set(dags)];
+  return { fileloc, sourceHash, dags: unique };
+}

@@ -1,0 +1,31 @@
+/**
+ * Parse thread: loads DAG files and posts back their validated specs. Running user code here keeps
+ * a DAG file that loops forever, throws at import or calls process.exit away from the scheduler.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { DagValidationError } from '@updraft/core/dag';
+import { loadDagFile } from './load.ts';
+import type { ParseMessage } from './parse.ts';
+
+const { files } = workerData as { files: string[] };
+
+for (const fileloc of files) {
+  let message: ParseMessage;
+  try {
+    const loaded = await loadDagFile(fileloc);
+    const specs = [];
+    for (const dag of loaded.dags) specs.push(dag.toSpec({ fileloc }));
+    message = { kind: 'ok', fileloc, sourceHash: loaded.sourceHash, specs };
+  } catch (error) {
+    message = {
+      kind: 'error',
+      fileloc,
+      message:
+        error instanceof DagValidationError
+          ? error.message
+          : `${fileloc}: failed to load: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      issues: error instanceof DagValidationError ? error.issues : [],
+    };
+  }
+  parentPort!.postMessage(message);
+}

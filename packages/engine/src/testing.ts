@@ -1,0 +1,95 @@
+/**
+ * Test harness for engine tests: a fresh database (PostgreSQL or PGlite), a teams table, a
+ * temporary DAG folder that can import @updraft/sdk, and the engine's systems wired together.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, type TestDatabase, type TestDatabaseKind } from '@updraft/db/testing';
+import pino from 'pino';
+import { DagProcessor } from './processor/index.ts';
+import { Operations } from './ops/index.ts';
+import { type Clock, EngineEvents, type EngineResources, systemClock } from './resources.ts';
+import { Scheduler, type SchedulerOptions } from './scheduler/index.ts';
+import { syncTeams } from './teams.ts';
+import { Worker, type WorkerOptions } from './worker/index.ts';
+
+const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+export interface EngineHarness {
+  db: TestDatabase;
+  resources: EngineResources;
+  dagsFolder: string;
+  processor: DagProcessor;
+  ops: Operations;
+  scheduler(opts?: SchedulerOptions): Scheduler;
+  worker(opts?: WorkerOptions): Worker;
+  writeDag(name: string, source: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const TEST_TEAMS = [
+  { id: 'data-eng', name: 'Data Engineering', namespace: 'team-data-eng' },
+  { id: 'analytics', name: 'Analytics', namespace: 'team-analytics' },
+];
+
+export async function createEngineHarness(
+  kind: TestDatabaseKind,
+  opts: { clock?: Clock; pauseNewDags?: boolean } = {},
+): Promise<EngineHarness> {
+  const db = await createTestDatabase(kind);
+  const resources: EngineResources = {
+    database: db.handle,
+    clock: opts.clock ?? systemClock,
+    logger: pino({ level: process.env.UPDRAFT_TEST_LOG_LEVEL ?? 'silent' }),
+    events: new EngineEvents(),
+    environment: 'local',
+  };
+  await syncTeams(resources, TEST_TEAMS);
+  const dagsFolder = await mkdtemp(join(PACKAGE_DIR, '.tmp-dags-'));
+  const processor = new DagProcessor(resources, { dagsFolder, pauseNewDags: opts.pauseNewDags ?? false, parseTimeoutMs: 10_000 });
+  const started: { stop(): Promise<void> }[] = [];
+  return {
+    db,
+    resources,
+    dagsFolder,
+    processor,
+    ops: new Operations(resources),
+    scheduler(o) {
+      const s = new Scheduler(resources, { loopIntervalMs: 50, ...o });
+      started.push(s);
+      return s;
+    },
+    worker(o) {
+      const w = new Worker(resources, { pollIntervalMs: 100, heartbeatIntervalMs: 200, shutdownGraceMs: 2000, ...o });
+      started.push(w);
+      return w;
+    },
+    async writeDag(name, source) {
+      const path = join(dagsFolder, name);
+      await writeFile(path, source);
+      return path;
+    },
+    async close() {
+      for (const s of started.reverse()) await s.stop().catch(() => {});
+      await db.drop();
+      await rm(dagsFolder, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(check: () => Promise<T | undefined | null | false>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 25));
+  }
+  throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`);
+}

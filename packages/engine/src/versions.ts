@@ -1,0 +1,48 @@
+/**
+ * DAG versions are immutable, so their parsed forms (spec, priorities) are cached by id forever
+ * (bounded). Every process reads the version a run records, never "the latest" DAG.
+ */
+import { type DagSpec, effectivePriorities, type TaskSpec } from '@updraft/core/dag';
+import { type Queryable, schema } from '@updraft/db';
+import { eq } from 'drizzle-orm';
+
+export interface LoadedVersion {
+  id: number;
+  dagId: string;
+  fileloc: string;
+  sourceHash: string;
+  spec: DagSpec;
+  tasks: Map<string, TaskSpec>;
+  priorities: Map<string, number>;
+}
+
+export class VersionCache {
+  readonly #entries = new Map<number, LoadedVersion>();
+  readonly #max: number;
+
+  constructor(max = 2000) {
+    this.#max = max;
+  }
+
+  async get(db: Queryable, versionId: number): Promise<LoadedVersion> {
+    const hit = this.#entries.get(versionId);
+    if (hit) return hit;
+    const [row] = await db.select().from(schema.dagVersions).where(eq(schema.dagVersions.id, versionId));
+    if (!row) throw new Error(`DAG version ${versionId} does not exist`);
+    const loaded: LoadedVersion = {
+      id: row.id,
+      dagId: row.dagId,
+      fileloc: row.fileloc,
+      sourceHash: row.sourceHash,
+      spec: row.spec,
+      tasks: new Map(row.spec.tasks.map((t) => [t.taskId, t])),
+      priorities: effectivePriorities(row.spec.tasks),
+    };
+    if (this.#entries.size >= this.#max) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    this.#entries.set(versionId, loaded);
+    return loaded;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Function tasks: the TypeScript function from the DAG file, run in the worker process. The file is
+ * loaded once per content version and cached.
+ */
+import type { Dag, TaskContext } from '@updraft/sdk';
+import { loadDagFile } from '../../processor/load.ts';
+import { type Executor, TaskFailure } from './types.ts';
+
+export class DagFileCache {
+  readonly #files = new Map<string, Promise<{ sourceHash: string; dags: Dag[] }>>();
+
+  async dag(fileloc: string, dagId: string): Promise<{ dag: Dag; sourceHash: string }> {
+    let entry = this.#files.get(fileloc);
+    if (!entry) {
+      entry = loadDagFile(fileloc);
+      this.#files.set(fileloc, entry);
+      entry.catch(() => this.#files.delete(fileloc));
+    }
+    const loaded = await entry;
+    const dag = loaded.dags.find((d) => d.id === dagId);
+    if (!dag) throw new TaskFailure(`DAG "${dagId}" is no longer defined in ${fileloc}`, { retryable: false });
+    return { dag, sourceHash: loaded.sourceHash };
+  }
+
+  /** Forget a file so its next use reloads it (after it changed on disk). */
+  invalidate(fileloc: string): void {
+    this.#files.delete(fileloc);
+  }
+}
+
+export function createFunctionExecutor(files: DagFileCache): Executor {
+  return async (ctx) => {
+    let { dag, sourceHash } = await files.dag(ctx.version.fileloc, ctx.run.dagId);
+    if (sourceHash !== ctx.version.sourceHash) {
+      files.invalidate(ctx.version.fileloc);
+      ({ dag, sourceHash } = await files.dag(ctx.version.fileloc, ctx.run.dagId));
+      if (sourceHash !== ctx.version.sourceHash) {
+        ctx.log(`warning: ${ctx.version.fileloc} changed since this run's DAG version was recorded; running the current code\n`);
+      }
+    }
+    const fn = dag.functionOf(ctx.taskId);
+    if (!fn) throw new TaskFailure(`task "${ctx.taskId}" is not a function task in the current file`, { retryable: false });
+    const params = (ctx.template.params ?? {}) as Record<string, unknown>;
+    const taskContext: TaskContext = {
+      dagId: ctx.run.dagId,
+      runId: ctx.run.runId,
+      taskId: ctx.taskId,
+      mapIndex: ctx.mapIndex,
+      tryNumber: ctx.tryNumber,
+      logicalDate: ctx.run.logicalDate,
+      dataIntervalStart: ctx.run.dataIntervalStart,
+      dataIntervalEnd: ctx.run.dataIntervalEnd,
+      ds: ctx.run.logicalDate.toISOString().slice(0, 10),
+      params,
+      conf: ctx.run.conf,
+      signal: ctx.signal,
+      log: (...args) =>
+        ctx.log(`${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`),
+      pull: async (task) => (await ctx.pullXcom(task.id, 'return_value')) as never,
+      pullKey: async (taskId, key) => (await ctx.pullXcom(taskId, key)) as never,
+      push: (key, value) => ctx.pushXcom(key, value),
+    };
+    const abort = new Promise<never>((_, reject) => {
+      if (ctx.signal.aborted) reject(ctx.signal.reason);
+      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
+    });
+    const result = await Promise.race([Promise.resolve().then(() => fn(taskContext)), abort]);
+    return { result };
+  };
+}

@@ -1,0 +1,467 @@
+/**
+ * The worker: claims queued task instances (FOR UPDATE SKIP LOCKED), runs them with a concurrency
+ * limit, streams their output into task logs, heartbeats, enforces timeouts, and finishes each try
+ * in one transaction that also advances its run — so downstream tasks are queued immediately and
+ * a chain of tasks does not wait for a scheduler tick per hop.
+ *
+ * Wakes at once on NOTIFY when work is queued, and polls as a fallback.
+ */
+import { hostname } from 'node:os';
+import { retryDelay } from '@updraft/core/decisions';
+import type { TaskType } from '@updraft/core/dag';
+import { assertNever } from '@updraft/core/errors';
+import { templateContext } from '@updraft/core/template';
+import { rowsOf, schema } from '@updraft/db';
+import { and, eq, sql } from 'drizzle-orm';
+import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts';
+import { CHANNELS, type EngineResources } from '../resources.ts';
+import { advanceRun } from '../runs.ts';
+import { type StateChange, transitionTasks } from '../transitions.ts';
+import { type LoadedVersion, VersionCache } from '../versions.ts';
+import { createFunctionExecutor, DagFileCache } from './executors/function.ts';
+import { runHttpTask } from './executors/http.ts';
+import { runShellTask } from './executors/shell.ts';
+import { type Executor, type RunInfo, TaskFailure } from './executors/types.ts';
+
+export { type ExecutionContext, type Executor, TaskFailure } from './executors/types.ts';
+
+export interface WorkerOptions {
+  id?: string;
+  concurrency?: number;
+  pollIntervalMs?: number;
+  heartbeatIntervalMs?: number;
+  /** On stop(), how long running tasks may take to finish before they are aborted. */
+  shutdownGraceMs?: number;
+  /** Largest JSON result (XCom) a task may return. */
+  maxResultBytes?: number;
+  logFlushIntervalMs?: number;
+  /** Extra executors by task type (e.g. k8sPod). */
+  executors?: Partial<Record<TaskType, Executor>>;
+}
+
+interface Claimed {
+  id: number;
+  runPk: number;
+  dagId: string;
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  tryNumber: number;
+  maxRetries: number;
+}
+
+type Outcome =
+  | { kind: 'success'; result: unknown }
+  | { kind: 'failure'; reason: string; retryable: boolean }
+  /** The task instance was changed by someone else (cleared, marked): drop this try's result. */
+  | { kind: 'superseded'; reason: string };
+
+class Superseded extends Error {}
+class TimedOut extends Error {}
+class ShuttingDown extends Error {}
+
+export class Worker {
+  readonly id: string;
+  readonly #r: EngineResources;
+  readonly #versions = new VersionCache();
+  readonly #files = new DagFileCache();
+  readonly #concurrency: number;
+  readonly #pollIntervalMs: number;
+  readonly #heartbeatIntervalMs: number;
+  readonly #shutdownGraceMs: number;
+  readonly #maxResultBytes: number;
+  readonly #logFlushIntervalMs: number;
+  readonly #executors: Partial<Record<TaskType, Executor>>;
+  readonly #inFlight = new Map<number, { claimed: Claimed; abort: AbortController; done: Promise<void> }>();
+  readonly #logBuffers = new Map<number, { tryNumber: number; chunks: string[] }>();
+  #running = false;
+  #accepting = false;
+  #wake: (() => void) | null = null;
+  #timers: NodeJS.Timeout[] = [];
+  #unlisten: (() => Promise<void>) | null = null;
+  #loop: Promise<void> | null = null;
+  #claiming = false;
+
+  constructor(resources: EngineResources, opts: WorkerOptions = {}) {
+    this.#r = resources;
+    this.id = opts.id ?? `worker:${hostname()}:${process.pid}`;
+    this.#concurrency = opts.concurrency ?? 16;
+    this.#pollIntervalMs = opts.pollIntervalMs ?? 2000;
+    this.#heartbeatIntervalMs = opts.heartbeatIntervalMs ?? 5000;
+    this.#shutdownGraceMs = opts.shutdownGraceMs ?? 30_000;
+    this.#maxResultBytes = opts.maxResultBytes ?? 48 * 1024;
+    this.#logFlushIntervalMs = opts.logFlushIntervalMs ?? 1000;
+    this.#executors = {
+      shell: runShellTask,
+      http: runHttpTask,
+      function: createFunctionExecutor(this.#files),
+      ...opts.executors,
+    };
+  }
+
+  get activeCount(): number {
+    return this.#inFlight.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    this.#accepting = true;
+    await registerProcess(this.#r, this.id, 'worker');
+    this.#unlisten = await this.#r.database.listen(CHANNELS.taskQueued, () => this.#wake?.());
+    this.#timers.push(
+      setInterval(() => void this.#heartbeat(), this.#heartbeatIntervalMs),
+      setInterval(() => void this.#flushLogs(), this.#logFlushIntervalMs),
+    );
+    this.#r.logger.info({ worker: this.id, concurrency: this.#concurrency, environment: this.#r.environment }, 'worker started');
+    this.#loop = this.#claimLoop();
+  }
+
+  /** Stops claiming, lets running tasks finish within the grace period, then aborts the rest. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#accepting = false;
+    this.#wake?.();
+    await this.#loop;
+    const pending = [...this.#inFlight.values()];
+    if (pending.length > 0) {
+      this.#r.logger.info({ running: pending.length, graceMs: this.#shutdownGraceMs }, 'waiting for running tasks');
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, this.#shutdownGraceMs).unref());
+      await Promise.race([Promise.all(pending.map((p) => p.done)), grace]);
+      for (const p of this.#inFlight.values()) p.abort.abort(new ShuttingDown('the worker is shutting down'));
+      await Promise.all([...this.#inFlight.values()].map((p) => p.done));
+    }
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    this.#running = false;
+    await this.#unlisten?.();
+    await stopProcess(this.#r, this.id).catch(() => {});
+    this.#r.logger.info({ worker: this.id }, 'worker stopped');
+  }
+
+  async #claimLoop(): Promise<void> {
+    while (this.#accepting) {
+      let claimed = 0;
+      try {
+        claimed = await this.claimAndRun();
+      } catch (error) {
+        this.#r.logger.error({ err: error }, 'claiming task instances failed');
+      }
+      if (!this.#accepting) break;
+      // Full, or found nothing: sleep until NOTIFY, a slot frees up, or the poll interval passes.
+      if (claimed === 0 || this.#inFlight.size >= this.#concurrency) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.#pollIntervalMs);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = null;
+      }
+    }
+  }
+
+  /** Claims as many queued task instances as there are free slots and starts them. */
+  async claimAndRun(): Promise<number> {
+    if (this.#claiming) return 0;
+    const free = this.#concurrency - this.#inFlight.size;
+    if (free <= 0) return 0;
+    this.#claiming = true;
+    try {
+      const claimed = await this.#claim(free);
+      for (const c of claimed) this.#launch(c);
+      return claimed.length;
+    } finally {
+      this.#claiming = false;
+    }
+  }
+
+  async #claim(limit: number): Promise<Claimed[]> {
+    const { db } = this.#r.database;
+    const now = this.#r.clock.now();
+    return db.transaction(async (tx) => {
+      const ids = rowsOf<{ id: number }>(
+        await tx.execute(sql`select id from task_instances where state = 'queued'
+          order by priority_weight desc, queued_at, id limit ${limit} for update skip locked`),
+      ).map((r) => Number(r.id));
+      const changes = await transitionTasks(tx, ids, 'running', {
+        actor: this.id,
+        from: ['queued'],
+        set: [
+          sql`try_number = t.try_number + 1`,
+          sql`worker_id = ${this.id}`,
+          sql`start_date = ${now}`,
+          sql`heartbeat_at = ${now}`,
+          sql`end_date = null`,
+          sql`duration_ms = null`,
+        ],
+      });
+      if (changes.length === 0) return [];
+      const claimedIds = changes.map((c) => c.id);
+      // A new try starts clean: results of the previous try are cleared.
+      await tx.execute(sql`delete from xcoms where task_instance_id in (${sql.join(claimedIds.map((id) => sql`${id}`), sql`, `)})`);
+      const rows = rowsOf<{ id: number; dag_run_id: number; dag_id: string; run_id: string; task_id: string; map_index: number; try_number: number; max_retries: number }>(
+        await tx.execute(sql`select id, dag_run_id, dag_id, run_id, task_id, map_index, try_number, max_retries
+          from task_instances where id in (${sql.join(claimedIds.map((id) => sql`${id}`), sql`, `)})`),
+      );
+      // try_number in the events is the new try's.
+      this.#r.events.emit('stateChanges', changes.map((c) => ({ ...c, tryNumber: (c.tryNumber ?? 0) })));
+      return rows.map((r) => ({
+        id: Number(r.id),
+        runPk: Number(r.dag_run_id),
+        dagId: r.dag_id,
+        runId: r.run_id,
+        taskId: r.task_id,
+        mapIndex: r.map_index,
+        tryNumber: r.try_number,
+        maxRetries: r.max_retries,
+      }));
+    });
+  }
+
+  #launch(claimed: Claimed): void {
+    const abort = new AbortController();
+    const entry = { claimed, abort, done: Promise.resolve() };
+    entry.done = this.#execute(claimed, abort.signal)
+      .catch((error) => this.#r.logger.error({ err: error, taskInstance: claimed.id }, 'task execution crashed'))
+      .finally(() => {
+        this.#inFlight.delete(claimed.id);
+        this.#wake?.();
+      });
+    this.#inFlight.set(claimed.id, entry);
+  }
+
+  #log(tiId: number, tryNumber: number, text: string): void {
+    let buffer = this.#logBuffers.get(tiId);
+    if (!buffer) {
+      buffer = { tryNumber, chunks: [] };
+      this.#logBuffers.set(tiId, buffer);
+    }
+    buffer.chunks.push(text);
+  }
+
+  #takeLogs(tiId?: number): { taskInstanceId: number; tryNumber: number; content: string }[] {
+    const out: { taskInstanceId: number; tryNumber: number; content: string }[] = [];
+    const ids = tiId === undefined ? [...this.#logBuffers.keys()] : [tiId];
+    for (const id of ids) {
+      const buffer = this.#logBuffers.get(id);
+      if (!buffer || buffer.chunks.length === 0) continue;
+      out.push({ taskInstanceId: id, tryNumber: buffer.tryNumber, content: buffer.chunks.join('') });
+      buffer.chunks = [];
+    }
+    return out;
+  }
+
+  async #flushLogs(): Promise<void> {
+    const rows = this.#takeLogs();
+    if (rows.length === 0) return;
+    try {
+      await this.#r.database.db.insert(schema.taskLogs).values(rows);
+    } catch (error) {
+      // Put them back; they will be written with the next flush or the completion.
+      for (const row of rows) this.#logBuffers.get(row.taskInstanceId)?.chunks.unshift(row.content);
+      this.#r.logger.warn({ err: error }, 'could not write task logs yet');
+    }
+  }
+
+  async #execute(claimed: Claimed, signal: AbortSignal): Promise<void> {
+    const { db } = this.#r.database;
+    const started = Date.now();
+    let outcome: Outcome;
+    let version: LoadedVersion | undefined;
+    try {
+      const [run] = await db.select().from(schema.dagRuns).where(eq(schema.dagRuns.id, claimed.runPk));
+      if (!run) throw new Superseded('the run was deleted');
+      version = await this.#versions.get(db, run.dagVersionId);
+      const task = version.tasks.get(claimed.taskId);
+      if (!task) throw new TaskFailure(`task "${claimed.taskId}" is not in DAG version ${version.id}`, { retryable: false });
+      const executor = this.#executors[task.type];
+      if (!executor) throw new TaskFailure(`no executor for task type "${task.type}" on this worker`, { retryable: false });
+      const runInfo: RunInfo = {
+        runPk: run.id,
+        dagId: run.dagId,
+        runId: run.runId,
+        logicalDate: run.logicalDate,
+        dataIntervalStart: run.dataIntervalStart,
+        dataIntervalEnd: run.dataIntervalEnd,
+        conf: run.conf,
+      };
+      const controller = new AbortController();
+      const onAbort = () => controller.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const timer =
+        task.timeoutMs != null
+          ? setTimeout(() => controller.abort(new TimedOut(`timed out after ${task.timeoutMs} ms`)), task.timeoutMs)
+          : undefined;
+      try {
+        const { result } = await executor({
+          run: runInfo,
+          taskId: claimed.taskId,
+          mapIndex: claimed.mapIndex,
+          tryNumber: claimed.tryNumber,
+          task,
+          version,
+          template: templateContext({
+            dagId: run.dagId,
+            runId: run.runId,
+            taskId: claimed.taskId,
+            tryNumber: claimed.tryNumber,
+            logicalDate: run.logicalDate,
+            dataIntervalStart: run.dataIntervalStart,
+            dataIntervalEnd: run.dataIntervalEnd,
+            params: version.spec.params,
+            conf: run.conf,
+          }),
+          signal: controller.signal,
+          log: (text) => this.#log(claimed.id, claimed.tryNumber, text),
+          pullXcom: (taskId, key) => this.#pullXcom(claimed.runPk, taskId, key),
+          pushXcom: (key, value) => this.#pushXcom(claimed, key, value),
+        });
+        if (controller.signal.aborted) throw controller.signal.reason;
+        outcome = { kind: 'success', result };
+      } finally {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      }
+    } catch (error) {
+      outcome = classifyFailure(error);
+    }
+    if (outcome.kind === 'success' && outcome.result !== undefined) {
+      const size = Buffer.byteLength(JSON.stringify(outcome.result) ?? '', 'utf8');
+      if (size > this.#maxResultBytes) {
+        outcome = {
+          kind: 'failure',
+          reason: `the task's result is ${size} bytes; the limit is ${this.#maxResultBytes} bytes (store large data elsewhere and pass a reference)`,
+          retryable: false,
+        };
+      }
+    }
+    if (outcome.kind === 'failure') this.#log(claimed.id, claimed.tryNumber, `error: ${outcome.reason}\n`);
+    await this.#finish(claimed, outcome, version, Date.now() - started);
+  }
+
+  async #pullXcom(runPk: number, taskId: string, key: string): Promise<unknown> {
+    const [row] = await this.#r.database.db
+      .select({ value: schema.xcoms.value })
+      .from(schema.xcoms)
+      .where(and(eq(schema.xcoms.dagRunId, runPk), eq(schema.xcoms.taskId, taskId), eq(schema.xcoms.key, key), eq(schema.xcoms.mapIndex, -1)));
+    return row?.value;
+  }
+
+  async #pushXcom(claimed: Claimed, key: string, value: unknown): Promise<void> {
+    const size = Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+    if (size > this.#maxResultBytes) {
+      throw new TaskFailure(`XCom "${key}" is ${size} bytes; the limit is ${this.#maxResultBytes} bytes`, { retryable: false });
+    }
+    await this.#r.database.db
+      .insert(schema.xcoms)
+      .values({ taskInstanceId: claimed.id, dagRunId: claimed.runPk, taskId: claimed.taskId, mapIndex: claimed.mapIndex, key, value: value as never })
+      .onConflictDoUpdate({ target: [schema.xcoms.taskInstanceId, schema.xcoms.key], set: { value: value as never } });
+  }
+
+  /**
+   * Records the try's outcome and advances the run, in one transaction. Retried while the
+   * database is unreachable; if it never comes back, the scheduler's zombie check takes over.
+   */
+  async #finish(claimed: Claimed, outcome: Outcome, version: LoadedVersion | undefined, durationMs: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const changes = await this.#r.database.db.transaction(async (tx) => {
+          const now = this.#r.clock.now();
+          await tx.execute(sql`select id from dag_runs where id = ${claimed.runPk} for update`);
+          const mine = sql`worker_id = ${this.id} and try_number = ${claimed.tryNumber}`;
+          const ended = [sql`end_date = ${now}`, sql`duration_ms = ${durationMs}`];
+          let changes: StateChange[] = [];
+          switch (outcome.kind) {
+            case 'success':
+              changes = await transitionTasks(tx, [claimed.id], 'success', { actor: this.id, from: ['running'], where: mine, set: ended });
+              if (changes.length > 0 && outcome.result !== undefined) {
+                await tx
+                  .insert(schema.xcoms)
+                  .values({ taskInstanceId: claimed.id, dagRunId: claimed.runPk, taskId: claimed.taskId, mapIndex: claimed.mapIndex, key: 'return_value', value: outcome.result as never })
+                  .onConflictDoUpdate({ target: [schema.xcoms.taskInstanceId, schema.xcoms.key], set: { value: outcome.result as never } });
+              }
+              break;
+            case 'failure': {
+              const task = version?.tasks.get(claimed.taskId);
+              if (outcome.retryable && claimed.tryNumber <= claimed.maxRetries && task) {
+                const delay = retryDelay(task, claimed.tryNumber, `${claimed.dagId}/${claimed.runId}/${claimed.taskId}`);
+                changes = await transitionTasks(tx, [claimed.id], 'up_for_retry', {
+                  actor: this.id,
+                  reason: outcome.reason,
+                  from: ['running'],
+                  where: mine,
+                  set: [...ended, sql`next_attempt_at = ${new Date(now.getTime() + delay)}`],
+                });
+              } else {
+                changes = await transitionTasks(tx, [claimed.id], 'failed', { actor: this.id, reason: outcome.reason, from: ['running'], where: mine, set: ended });
+              }
+              break;
+            }
+            case 'superseded':
+              break;
+            default:
+              assertNever(outcome, 'outcome');
+          }
+          if (changes.length === 0) {
+            // Cleared while running: the try is over; the task instance goes back to none.
+            changes = await transitionTasks(tx, [claimed.id], 'none', {
+              actor: this.id,
+              reason: 'cleared while running',
+              from: ['restarting'],
+              where: mine,
+              set: ended,
+            });
+          }
+          const logs = this.#takeLogs(claimed.id);
+          if (logs.length > 0) await tx.insert(schema.taskLogs).values(logs);
+          const advanced = await advanceRun(tx, this.#versions, claimed.runPk, this.id, now, { locked: true });
+          return [...changes, ...advanced.changes];
+        });
+        this.#logBuffers.delete(claimed.id);
+        if (changes.length > 0) this.#r.events.emit('stateChanges', changes);
+        return;
+      } catch (error) {
+        const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
+        this.#r.logger.warn({ err: error, taskInstance: claimed.id, attempt, retryInMs: delay }, 'could not record task outcome; retrying');
+        if (attempt >= 20) {
+          this.#r.logger.error({ taskInstance: claimed.id }, 'giving up recording task outcome; the scheduler will treat it as a zombie');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  /** Keeps our running task instances alive and aborts those someone else changed. */
+  async #heartbeat(): Promise<void> {
+    const ids = [...this.#inFlight.keys()];
+    try {
+      await heartbeatProcess(this.#r, this.id);
+      if (ids.length === 0) return;
+      const alive = new Set(
+        rowsOf<{ id: number }>(
+          await this.#r.database.db.execute(sql`update task_instances set heartbeat_at = ${this.#r.clock.now()}
+            where id in (${sql.join(ids.map((id) => sql`${id}`), sql`, `)}) and worker_id = ${this.id} and state = 'running'
+            returning id`),
+        ).map((r) => Number(r.id)),
+      );
+      for (const id of ids) {
+        if (!alive.has(id)) this.#inFlight.get(id)?.abort.abort(new Superseded('the task instance was cleared or marked by someone else'));
+      }
+    } catch (error) {
+      this.#r.logger.warn({ err: error }, 'heartbeat failed');
+    }
+  }
+}
+
+function classifyFailure(error: unknown): Outcome {
+  if (error instanceof Superseded) return { kind: 'superseded', reason: error.message };
+  if (error instanceof TimedOut) return { kind: 'failure', reason: error.message, retryable: true };
+  if (error instanceof ShuttingDown) return { kind: 'failure', reason: error.message, retryable: true };
+  if (error instanceof TaskFailure) return { kind: 'failure', reason: error.message, retryable: error.retryable };
+  const nonRetryable = typeof error === 'object' && error !== null && (error as { nonRetryable?: unknown }).nonRetryable === true;
+  const message = error instanceof Error ? error.message : String(error);
+  return { kind: 'failure', reason: message, retryable: !nonRetryable };
+}

@@ -1,0 +1,286 @@
+/**
+ * The Updraft DAG SDK. A DAG file exports one or more DAGs built with `dag()`:
+ *
+ *   export default dag({ id: 'daily_sales', team: 'analytics', schedule: '@daily' }, (d) => {
+ *     const extract = d.shell('extract', { command: 'echo extracting {{ ds }}' });
+ *     const total = d.fn('total', async (ctx) => ({ rows: 42 }));
+ *     const report = d.fn('report', async (ctx) => (await ctx.pull(total))?.rows);
+ *     extract.then(total).then(report);
+ *   });
+ *
+ * Dependencies are typed references, never strings; `ctx.pull(task)` is typed by the task's result.
+ */
+import {
+  type DagSpec,
+  DagValidationError,
+  type HttpConfig,
+  ID_PATTERN,
+  type TaskSpec,
+  type TaskType,
+  type TriggerRule,
+  validateDagSpec,
+  type WeightRule,
+} from '@updraft/core/dag';
+import { type DurationInput, parseDuration } from '@updraft/core/duration';
+
+export type { DagSpec, TaskSpec, TriggerRule, WeightRule } from '@updraft/core/dag';
+
+/** Brand shared across module instances (the DAG processor may load the SDK more than once). */
+export const DAG_BRAND = Symbol.for('updraft.dag');
+
+export interface TaskDefaults {
+  retries?: number;
+  retryDelay?: DurationInput;
+  retryExponentialBackoff?: boolean;
+  maxRetryDelay?: DurationInput;
+  /** Per-try execution timeout. */
+  timeout?: DurationInput;
+  triggerRule?: TriggerRule;
+  priorityWeight?: number;
+  weightRule?: WeightRule;
+  pool?: string;
+}
+
+export interface CommonTaskOptions extends TaskDefaults {
+  upstream?: readonly Task[];
+  doc?: string;
+}
+
+export interface DagOptions {
+  id: string;
+  /** Owning team: its namespace, quotas and access rules apply to this DAG. */
+  team: string;
+  description?: string;
+  tags?: string[];
+  /** Cron ("0 6 * * 1-5"), preset ("@daily"), interval ("15m"), "@once", or null for manual only. */
+  schedule?: string | null;
+  /** IANA timezone for cron schedules. */
+  timezone?: string;
+  startDate?: string | Date;
+  endDate?: string | Date;
+  /** Create runs for every missed interval since the start date (default false, as Airflow 3). */
+  catchup?: boolean;
+  maxActiveRuns?: number;
+  maxActiveTasks?: number;
+  /** Defaults for every task of the DAG. */
+  defaults?: TaskDefaults;
+  /** Run parameters with their defaults; a manual run's conf overrides them. */
+  params?: Record<string, unknown>;
+}
+
+export interface TaskContext {
+  dagId: string;
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  tryNumber: number;
+  logicalDate: Date;
+  dataIntervalStart: Date;
+  dataIntervalEnd: Date;
+  /** Logical date as YYYY-MM-DD. */
+  ds: string;
+  /** DAG params merged with the run's conf. */
+  params: Record<string, unknown>;
+  conf: Record<string, unknown>;
+  /** Aborted when the task times out, is cleared or marked failed, or the worker shuts down. */
+  signal: AbortSignal;
+  /** Writes a line to the task log. */
+  log(...args: unknown[]): void;
+  /** The result (return value) of an upstream task in this run. */
+  pull<T>(task: Task<T>): Promise<T | undefined>;
+  /** Stores a named value (XCom) for downstream tasks. */
+  push(key: string, value: unknown): Promise<void>;
+  /** A named value pushed by a task of this run. */
+  pullKey<T = unknown>(taskId: string, key: string): Promise<T | undefined>;
+}
+
+export type TaskFunction<T> = (ctx: TaskContext) => T | Promise<T>;
+
+/** Raised by a task to fail without retrying. */
+export class NonRetryableError extends Error {
+  readonly nonRetryable = true;
+}
+
+/** A task in a DAG. `T` is the type of its result, so `ctx.pull(task)` is typed. */
+export class Task<T = unknown> {
+  readonly id: string;
+  readonly dag: Dag;
+  /** @internal mutable while the DAG is being built */
+  readonly upstreamIds: string[] = [];
+  declare readonly __result?: T;
+
+  constructor(dag: Dag, id: string) {
+    this.dag = dag;
+    this.id = id;
+  }
+
+  /** Makes `next` run after this task. Returns the last task given, for chaining. */
+  then<U>(next: Task<U>): Task<U>;
+  then(...next: Task[]): Task;
+  then(...next: Task[]): Task {
+    for (const task of next) task.after(this);
+    return next[next.length - 1] ?? this;
+  }
+
+  /** Makes this task run after each of `upstream`. */
+  after(...upstream: Task[]): this {
+    for (const up of upstream) {
+      if (up.dag !== this.dag) {
+        throw new DagValidationError([
+          {
+            dagId: this.dag.id,
+            taskId: this.id,
+            field: 'upstream',
+            message: `task "${up.id}" belongs to DAG "${up.dag.id}"; dependencies must stay within one DAG`,
+          },
+        ]);
+      }
+      if (!this.upstreamIds.includes(up.id)) this.upstreamIds.push(up.id);
+    }
+    return this;
+  }
+}
+
+interface TaskEntry {
+  task: Task;
+  type: TaskType;
+  options: CommonTaskOptions;
+  config: Record<string, unknown>;
+  fn?: TaskFunction<unknown>;
+}
+
+export class Dag {
+  readonly [DAG_BRAND] = true;
+  readonly id: string;
+  readonly options: DagOptions;
+  readonly #tasks = new Map<string, TaskEntry>();
+
+  constructor(options: DagOptions) {
+    this.id = options.id;
+    this.options = options;
+  }
+
+  #add<T>(id: string, type: TaskType, options: CommonTaskOptions, config: Record<string, unknown>, fn?: TaskFunction<T>): Task<T> {
+    if (this.#tasks.has(id)) {
+      throw new DagValidationError([{ dagId: this.id, taskId: id, message: 'duplicate task id' }]);
+    }
+    if (!ID_PATTERN.test(id)) {
+      throw new DagValidationError([
+        { dagId: this.id, taskId: id, message: 'task id must be 1-250 letters, digits, "_", "-" or "."' },
+      ]);
+    }
+    const task = new Task<T>(this, id);
+    const entry: TaskEntry = { task, type, options, config };
+    if (fn) entry.fn = fn as TaskFunction<unknown>;
+    this.#tasks.set(id, entry);
+    if (options.upstream) task.after(...options.upstream);
+    return task;
+  }
+
+  /** Runs a shell command (sh -c). Templated: "{{ ds }}", "{{ params.x }}". */
+  shell(id: string, options: CommonTaskOptions & { command: string; env?: Record<string, string>; cwd?: string }): Task<string> {
+    const { command, env, cwd, ...common } = options;
+    return this.#add(id, 'shell', common, { command, ...(env ? { env } : {}), ...(cwd ? { cwd } : {}) });
+  }
+
+  /** Runs a TypeScript function in the worker. Its return value is the task's result (XCom). */
+  fn<T>(id: string, fn: TaskFunction<T>, options: CommonTaskOptions = {}): Task<Awaited<T>> {
+    return this.#add(id, 'function', options, {}, fn) as Task<Awaited<T>>;
+  }
+
+  /** Calls an HTTP endpoint; a status outside `expectStatus` (default 2xx) fails the task. */
+  http(id: string, options: CommonTaskOptions & Partial<HttpConfig> & { url: string }): Task<unknown> {
+    const { method, url, headers, body, expectStatus, responseAs, ...common } = options;
+    const config: Record<string, unknown> = { method: method ?? 'GET', url, responseAs: responseAs ?? 'json' };
+    if (headers) config.headers = headers;
+    if (body !== undefined) config.body = body;
+    if (expectStatus) config.expectStatus = expectStatus;
+    return this.#add(id, 'http', common, config);
+  }
+
+  /** Adds a task of any type from its raw config (used by the YAML loader and extensions). */
+  task(id: string, type: TaskType, config: Record<string, unknown>, options: CommonTaskOptions = {}): Task {
+    return this.#add(id, type, options, config);
+  }
+
+  /** The function behind a function task, for the worker. */
+  functionOf(taskId: string): TaskFunction<unknown> | undefined {
+    return this.#tasks.get(taskId)?.fn;
+  }
+
+  get taskIds(): string[] {
+    return [...this.#tasks.keys()];
+  }
+
+  /** The validated, serializable definition stored as a DAG version. */
+  toSpec(opts: { fileloc?: string } = {}): DagSpec {
+    const o = this.options;
+    const d = o.defaults ?? {};
+    const dateOf = (v: string | Date | undefined) =>
+      v === undefined ? null : v instanceof Date ? v.toISOString() : v;
+    const issues: { taskId: string; field: string; message: string }[] = [];
+    const duration = (taskId: string, field: string, v: DurationInput | undefined): number | null => {
+      if (v === undefined) return null;
+      try {
+        return parseDuration(v);
+      } catch (error) {
+        issues.push({ taskId, field, message: (error as Error).message });
+        return null;
+      }
+    };
+    const tasks: TaskSpec[] = [...this.#tasks.values()].map(({ task, type, options, config }) => {
+      const t = { ...d, ...options };
+      return {
+        taskId: task.id,
+        type,
+        upstream: [...task.upstreamIds],
+        retries: t.retries ?? 0,
+        retryDelayMs: duration(task.id, 'retryDelay', t.retryDelay) ?? 300_000,
+        retryExponentialBackoff: t.retryExponentialBackoff ?? false,
+        maxRetryDelayMs: duration(task.id, 'maxRetryDelay', t.maxRetryDelay),
+        timeoutMs: duration(task.id, 'timeout', t.timeout),
+        triggerRule: t.triggerRule ?? 'all_success',
+        priorityWeight: t.priorityWeight ?? 1,
+        weightRule: t.weightRule ?? 'downstream',
+        pool: t.pool ?? 'default_pool',
+        doc: options.doc ?? null,
+        config,
+      };
+    });
+    if (issues.length > 0) {
+      throw new DagValidationError(
+        issues.map((i) => ({ dagId: this.id, ...i })),
+        opts.fileloc,
+      );
+    }
+    return validateDagSpec(
+      {
+        dagId: o.id,
+        team: o.team,
+        description: o.description ?? null,
+        tags: o.tags ?? [],
+        schedule: o.schedule ?? null,
+        timezone: o.timezone ?? 'UTC',
+        startDate: dateOf(o.startDate),
+        endDate: dateOf(o.endDate),
+        catchup: o.catchup ?? false,
+        maxActiveRuns: o.maxActiveRuns ?? 16,
+        maxActiveTasks: o.maxActiveTasks ?? 16,
+        params: o.params ?? {},
+        tasks,
+      },
+      opts.fileloc ? { fileloc: opts.fileloc } : {},
+    );
+  }
+}
+
+/** Defines a DAG. `build` declares its tasks and their dependencies. */
+export function dag(options: DagOptions, build: (d: Dag) => void): Dag {
+  const d = new Dag(options);
+  build(d);
+  return d;
+}
+
+export function isDag(value: unknown): value is Dag {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DAG_BRAND] === true;
+}
