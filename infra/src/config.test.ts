@@ -14,7 +14,11 @@ function errorOf(fn: () => unknown): ConfigError {
 }
 
 /** Loads `env`'s real config after an edit of the raw key → string map. */
-function loadEdited(env: string, edit: (raw: Record<string, string>) => void, teamsYaml = readTeamsYaml(env)) {
+function loadEdited(
+  env: string,
+  edit: (raw: Record<string, string>) => void,
+  teamsYaml = readTeamsYaml(env),
+) {
   const raw = rawStackConfig(env);
   edit(raw);
   return loadEnvironmentConfig(env, raw, teamsYaml);
@@ -65,7 +69,12 @@ describe('stack config files', () => {
 });
 
 describe('config validation names the key and the environment', () => {
-  const cases: { name: string; env: string; edit: (raw: Record<string, string>) => void; expected: RegExp }[] = [
+  const cases: {
+    name: string;
+    env: string;
+    edit: (raw: Record<string, string>) => void;
+    expected: RegExp;
+  }[] = [
     {
       name: 'missing top-level key',
       env: 'qa',
@@ -185,20 +194,28 @@ describe('config validation names the key and the environment', () => {
   });
 
   it('rejects a stack that is not an environment', () => {
-    const err = errorOf(() => loadEnvironmentConfig('staging', rawStackConfig('dev'), readTeamsYaml('dev')));
-    expect(err.message).toMatch(/environment "staging"[\s\S]*stack name: must be one of dev, qa, prod/);
+    const err = errorOf(() =>
+      loadEnvironmentConfig('staging', rawStackConfig('dev'), readTeamsYaml('dev')),
+    );
+    expect(err.message).toMatch(
+      /environment "staging"[\s\S]*stack name: must be one of dev, qa, prod/,
+    );
   });
 
   it('names teams.yaml and the bad field', () => {
     const teams = readTeamsYaml('dev').replace('cpu: "8"', 'cpu: lots');
     const err = errorOf(() => loadEdited('dev', () => {}, teams));
-    expect(err.message).toMatch(/environments\/dev\/teams\.yaml: teams\.0\.quota\.cpu: must be a Kubernetes quantity/);
+    expect(err.message).toMatch(
+      /environments\/dev\/teams\.yaml: teams\.0\.quota\.cpu: must be a Kubernetes quantity/,
+    );
   });
 
   it('rejects a team namespace that collides with the platform namespace', () => {
     const teams = readTeamsYaml('qa').replace('namespace: team-ml', 'namespace: updraft');
     const err = errorOf(() => loadEdited('qa', () => {}, teams));
-    expect(err.message).toMatch(/environments\/qa\/teams\.yaml: team "ml": namespace "updraft" is already in use/);
+    expect(err.message).toMatch(
+      /environments\/qa\/teams\.yaml: team "ml": namespace "updraft" is already in use/,
+    );
   });
 
   it('rejects teams.yaml that is not YAML', () => {

@@ -56,19 +56,27 @@ const cidr = z
   );
 const quantity = z
   .string()
-  .regex(/^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$/, 'must be a Kubernetes quantity like "500m" or "1Gi"');
+  .regex(
+    /^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$/,
+    'must be a Kubernetes quantity like "500m" or "1Gi"',
+  );
 const resources = z.strictObject({
   requests: z.strictObject({ cpu: quantity, memory: quantity }),
   limits: z.strictObject({ cpu: quantity.optional(), memory: quantity }),
 });
-const machineType = z.string().regex(/^[a-z0-9]+-[a-z0-9-]+$/, 'must be a machine type like "e2-standard-4"');
+const machineType = z
+  .string()
+  .regex(/^[a-z0-9]+-[a-z0-9-]+$/, 'must be a machine type like "e2-standard-4"');
 
 /** The schema of every `updraft:` key. Unknown keys are rejected so that typos fail loudly. */
 export const stackConfigSchema = z.strictObject({
   /** GCP project id the environment lives in (one project per environment). */
   gcpProject: z
     .string()
-    .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id (6-30 lowercase letters, digits, dashes)'),
+    .regex(
+      /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/,
+      'must be a GCP project id (6-30 lowercase letters, digits, dashes)',
+    ),
   region: z.string().regex(/^[a-z]+-[a-z]+\d+$/, 'must be a GCP region like "europe-west1"'),
   /** Region (regional cluster, the default) or zone (zonal cluster) of the GKE control plane. */
   clusterLocation: z
@@ -78,7 +86,10 @@ export const stackConfigSchema = z.strictObject({
   /** Public hostname of the API; a Google-managed certificate is issued for it. */
   domain: z
     .string()
-    .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, 'must be a DNS name like "updraft.example.com"'),
+    .regex(
+      /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/,
+      'must be a DNS name like "updraft.example.com"',
+    ),
   network: z.strictObject({
     subnetCidr: cidr,
     podsCidr: cidr,
@@ -172,7 +183,9 @@ function parseValue(raw: string): unknown {
 }
 
 const formatPath = (prefix: string, path: readonly PropertyKey[]) =>
-  path.length === 0 ? prefix : `${prefix}${prefix.endsWith(':') ? '' : '.'}${path.map(String).join('.')}`;
+  path.length === 0
+    ? prefix
+    : `${prefix}${prefix.endsWith(':') ? '' : '.'}${path.map(String).join('.')}`;
 
 /**
  * Validates the raw Pulumi config (`{ "updraft:region": "europe-west1", ... }`) and the text of
@@ -225,7 +238,9 @@ export function loadEnvironmentConfig(
   if (teamsDoc !== undefined) {
     const t = teamsFileSchema.safeParse(teamsDoc);
     if (t.success) teams = t.data.teams;
-    else for (const i of t.error.issues) issues.push(`${teamsFile}: ${i.path.join('.')}: ${i.message}`);
+    else
+      for (const i of t.error.issues)
+        issues.push(`${teamsFile}: ${i.path.join('.')}: ${i.message}`);
   }
 
   if (issues.length > 0 || !parsed.success) throw new ConfigError(env, issues);
@@ -233,7 +248,9 @@ export function loadEnvironmentConfig(
   const namespaces = new Set<string>();
   for (const team of teams) {
     if (team.namespace === PLATFORM_NAMESPACE || namespaces.has(team.namespace)) {
-      issues.push(`${teamsFile}: team "${team.id}": namespace "${team.namespace}" is already in use`);
+      issues.push(
+        `${teamsFile}: team "${team.id}": namespace "${team.namespace}" is already in use`,
+      );
     }
     namespaces.add(team.namespace);
   }

@@ -11,7 +11,9 @@ describe('Dockerfiles', () => {
   });
 
   it('all three use the same pinned base image', () => {
-    const images = APPS.map((app) => /ARG NODE_IMAGE=(\S+)/.exec(readFileSync(dockerfilePath(app), 'utf8'))?.[1]);
+    const images = APPS.map(
+      (app) => /ARG NODE_IMAGE=(\S+)/.exec(readFileSync(dockerfilePath(app), 'utf8'))?.[1],
+    );
     expect(new Set(images).size).toBe(1);
   });
 
@@ -29,10 +31,30 @@ describe('Dockerfiles', () => {
     ['no USER at all', (s) => s.replace(/^USER .*$/m, ''), /numeric non-root USER/],
     ['base image by tag only', (s) => s.replace(/@sha256:[0-9a-f]{64}/, ''), /pinned by digest/],
     ['wrong Node major', (s) => s.replace('node:24.21.0', 'node:22.11.0'), /Node 24 slim/],
-    ['single stage', (s) => s.replace(/FROM \$\{NODE_IMAGE\} AS runtime[\s\S]*?WORKDIR \/app/, ''), /multi-stage/],
-    ['dev dependencies installed', (s) => s.replace('--prod "', '"').replace(' --prod ', ' '), /--prod --frozen-lockfile/],
-    ['shell-form CMD', (s) => s.replace('CMD ["node", "apps/scheduler/src/main.ts"]', 'CMD node apps/scheduler/src/main.ts'), /CMD must run/],
-    ['invalid instruction', (s) => s.replace('EXPOSE 8081', 'EXPOSE health'), /Invalid containerPort/],
+    [
+      'single stage',
+      (s) => s.replace(/FROM \$\{NODE_IMAGE\} AS runtime[\s\S]*?WORKDIR \/app/, ''),
+      /multi-stage/,
+    ],
+    [
+      'dev dependencies installed',
+      (s) => s.replace('--prod "', '"').replace(' --prod ', ' '),
+      /--prod --frozen-lockfile/,
+    ],
+    [
+      'shell-form CMD',
+      (s) =>
+        s.replace(
+          'CMD ["node", "apps/scheduler/src/main.ts"]',
+          'CMD node apps/scheduler/src/main.ts',
+        ),
+      /CMD must run/,
+    ],
+    [
+      'invalid instruction',
+      (s) => s.replace('EXPOSE 8081', 'EXPOSE health'),
+      /Invalid containerPort/,
+    ],
   ];
   it.each(breakages)('the lint fails when the image %s', (_name, breakIt, expected) => {
     const broken = breakIt(scheduler);

@@ -18,7 +18,9 @@ export function readTeamsYaml(env: string): string {
  * cannot be decrypted without the CLI and are returned in `secure`.
  */
 export function readStackConfig(env: string): { config: Record<string, string>; secure: string[] } {
-  const doc = parseYaml(readFileSync(stackFilePath(env), 'utf8')) as { config?: Record<string, unknown> } | null;
+  const doc = parseYaml(readFileSync(stackFilePath(env), 'utf8')) as {
+    config?: Record<string, unknown>;
+  } | null;
   const config: Record<string, string> = {};
   const secure: string[] = [];
   for (const [key, value] of Object.entries(doc?.config ?? {})) {

@@ -17,7 +17,8 @@ beforeAll(async () => {
 type Obj = Record<string, unknown>;
 const byType = (r: RenderedEnvironment, type: string) =>
   r.resources.filter((x) => x.type === type).map((x) => unwrapSecrets(x.inputs) as Obj);
-const at = (v: unknown, ...path: string[]) => path.reduce<unknown>((acc, k) => (acc as Obj | undefined)?.[k], v);
+const at = (v: unknown, ...path: string[]) =>
+  path.reduce<unknown>((acc, k) => (acc as Obj | undefined)?.[k], v);
 
 /** The security-relevant settings of an environment, as one comparable value. */
 function securityProfile(r: RenderedEnvironment) {
@@ -34,26 +35,41 @@ function securityProfile(r: RenderedEnvironment) {
     cluster: {
       privateNodes: at(cluster, 'privateClusterConfig', 'enablePrivateNodes'),
       privateEndpoint: at(cluster, 'privateClusterConfig', 'enablePrivateEndpoint'),
-      workloadIdentity: at(cluster, 'workloadIdentityConfig', 'workloadPool') === `${r.config.gcpProject}.svc.id.goog`,
+      workloadIdentity:
+        at(cluster, 'workloadIdentityConfig', 'workloadPool') ===
+        `${r.config.gcpProject}.svc.id.goog`,
       shieldedNodes: at(cluster, 'enableShieldedNodes'),
       networkPolicy: at(cluster, 'networkPolicy'),
       onReleaseChannel: at(cluster, 'releaseChannel', 'channel') !== 'UNSPECIFIED',
       legacyAbac: at(cluster, 'enableLegacyAbac'),
       masterAuth: at(cluster, 'masterAuth'),
-      authorizedNetworksOn: Array.isArray(at(cluster, 'masterAuthorizedNetworksConfig', 'cidrBlocks')),
-      publicCidrsAccess: at(cluster, 'masterAuthorizedNetworksConfig', 'gcpPublicCidrsAccessEnabled'),
+      authorizedNetworksOn: Array.isArray(
+        at(cluster, 'masterAuthorizedNetworksConfig', 'cidrBlocks'),
+      ),
+      publicCidrsAccess: at(
+        cluster,
+        'masterAuthorizedNetworksConfig',
+        'gcpPublicCidrsAccessEnabled',
+      ),
       logging: at(cluster, 'loggingConfig'),
       monitoring: at(cluster, 'monitoringConfig'),
       defaultPool: nodeSecurity(at(cluster, 'nodeConfig')),
     },
-    nodePools: pools.map((p) => ({ name: p.name, taints: at(p, 'nodeConfig', 'taints'), ...nodeSecurity(p.nodeConfig) })),
+    nodePools: pools.map((p) => ({
+      name: p.name,
+      taints: at(p, 'nodeConfig', 'taints'),
+      ...nodeSecurity(p.nodeConfig),
+    })),
     database: {
       ip: at(sql, 'settings', 'ipConfiguration', 'ipv4Enabled'),
       ssl: at(sql, 'settings', 'ipConfiguration', 'sslMode'),
       backups: at(sql, 'settings', 'backupConfiguration', 'enabled'),
       pitr: at(sql, 'settings', 'backupConfiguration', 'pointInTimeRecoveryEnabled'),
     },
-    buckets: byType(r, 'gcp:storage/bucket:Bucket').map((b) => [b.uniformBucketLevelAccess, b.publicAccessPrevention]),
+    buckets: byType(r, 'gcp:storage/bucket:Bucket').map((b) => [
+      b.uniformBucketLevelAccess,
+      b.publicAccessPrevention,
+    ]),
     iam: r.resources
       .filter((x) => /IAMMember|IamMember/.test(x.type))
       .map((x) => `${x.name} ${String(x.inputs.role)}`)
@@ -61,14 +77,18 @@ function securityProfile(r: RenderedEnvironment) {
     namespaces: byType(r, 'kubernetes:core/v1:Namespace')
       .map((n) => at(n, 'metadata', 'labels', 'pod-security.kubernetes.io/enforce'))
       .sort(),
-    networkPolicies: byType(r, 'kubernetes:networking.k8s.io/v1:NetworkPolicy').length / (r.config.teams.length + 1),
+    networkPolicies:
+      byType(r, 'kubernetes:networking.k8s.io/v1:NetworkPolicy').length /
+      (r.config.teams.length + 1),
     workloads: [
       ...byType(r, 'kubernetes:apps/v1:Deployment'),
       ...byType(r, 'kubernetes:batch/v1:Job'),
     ].map((w) => ({
       pod: at(w, 'spec', 'template', 'spec', 'securityContext'),
       token: at(w, 'spec', 'template', 'spec', 'automountServiceAccountToken'),
-      containers: (at(w, 'spec', 'template', 'spec', 'containers') as Obj[]).map((c) => c.securityContext),
+      containers: (at(w, 'spec', 'template', 'spec', 'containers') as Obj[]).map(
+        (c) => c.securityContext,
+      ),
     })),
   };
 }
@@ -78,7 +98,9 @@ describe('every environment renders', () => {
     const { outputs, config } = rendered[env];
     expect(outputs.apiUrl).toBe(`https://${config.domain}`);
     expect(outputs.clusterName).toBe(`updraft-${env}-gke`);
-    expect(outputs.databaseConnectionName).toBe(`${config.gcpProject}:${config.region}:updraft-${env}-postgres`);
+    expect(outputs.databaseConnectionName).toBe(
+      `${config.gcpProject}:${config.region}:updraft-${env}-postgres`,
+    );
     expect(rendered[env].resources.length).toBeGreaterThan(50);
   });
 
@@ -96,7 +118,9 @@ describe('every environment renders', () => {
       } else if (r.type.startsWith('updraft:infra:')) {
         expect(r.parentType, what).toBe('updraft:infra:Environment');
       } else {
-        expect(r.parentType, what).toMatch(/^updraft:infra:(Network|Cluster|Database|Storage|Secrets|Identity|Platform|Team)$/);
+        expect(r.parentType, what).toMatch(
+          /^updraft:infra:(Network|Cluster|Database|Storage|Secrets|Identity|Platform|Team)$/,
+        );
       }
     }
   });
@@ -159,12 +183,16 @@ describe('the comparison catches drift', () => {
 
   it('a setting that is not config-driven changed deep inside a Deployment', () => {
     const qa = clone(rendered.qa);
-    const d = find(qa, 'kubernetes:apps/v1:Deployment').inputs as { spec: { template: { spec: { containers: { livenessProbe: Obj }[] } } } };
+    const d = find(qa, 'kubernetes:apps/v1:Deployment').inputs as {
+      spec: { template: { spec: { containers: { livenessProbe: Obj }[] } } };
+    };
     const c = d.spec.template.spec.containers[0];
     if (c) c.livenessProbe.periodSeconds = 60;
     const drift = compareEnvironments(rendered.dev, qa);
     expect(drift).toHaveLength(1);
-    expect(drift[0]?.problem).toMatch(/spec\.template\.spec\.containers\.0\.livenessProbe\.periodSeconds differs/);
+    expect(drift[0]?.problem).toMatch(
+      /spec\.template\.spec\.containers\.0\.livenessProbe\.periodSeconds differs/,
+    );
   });
 
   it('a resource only one environment has', () => {
@@ -173,7 +201,10 @@ describe('the comparison catches drift', () => {
     extra.name = 'storage-scratch';
     qa.resources.push(extra);
     expect(compareEnvironments(rendered.dev, qa)).toEqual([
-      { resource: 'gcp:storage/bucket:Bucket::storage-scratch', problem: 'exists in environment qa but not in environment dev' },
+      {
+        resource: 'gcp:storage/bucket:Bucket::storage-scratch',
+        problem: 'exists in environment qa but not in environment dev',
+      },
     ]);
   });
 
@@ -198,7 +229,11 @@ describe('the comparison catches drift', () => {
       teamsYaml: teams,
       editConfig: (raw) => {
         const pool = JSON.parse(raw['updraft:taskPool'] ?? '{}') as Obj;
-        raw['updraft:taskPool'] = JSON.stringify({ ...pool, machineType: 'c3-standard-22', spot: false });
+        raw['updraft:taskPool'] = JSON.stringify({
+          ...pool,
+          machineType: 'c3-standard-22',
+          spot: false,
+        });
       },
     });
     expect(qa.config.teams).toHaveLength(4);

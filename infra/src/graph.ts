@@ -4,8 +4,9 @@
  * A difference is accepted only at a path listed in CONFIG_DRIVEN — the values an environment's
  * config sets on purpose. Anything else is drift.
  */
-import type { EnvironmentConfig } from './config.ts';
+
 import { COMPONENT_TYPES } from './components/naming.ts';
+import type { EnvironmentConfig } from './config.ts';
 import type { RecordedResource, RenderedEnvironment } from './render.ts';
 
 /** Marker Pulumi puts on secret values in serialized inputs. */
@@ -60,7 +61,11 @@ export const CONFIG_DRIVEN: Record<string, string[][]> = {
     ['settings', 'backupConfiguration', 'transactionLogRetentionDays'],
     ['settings', 'backupConfiguration', 'backupRetentionSettings', 'retainedBackups'],
   ],
-  'gcp:storage/bucket:Bucket': [['location'], ['versioning', 'enabled'], ['lifecycleRules', '0', 'condition', 'age']],
+  'gcp:storage/bucket:Bucket': [
+    ['location'],
+    ['versioning', 'enabled'],
+    ['lifecycleRules', '0', 'condition', 'age'],
+  ],
   'kubernetes:core/v1:ConfigMap': [
     ['data', 'LOG_LEVEL'],
     ['data', 'UPDRAFT_WORKER_CONCURRENCY'],
@@ -78,10 +83,18 @@ export const CONFIG_DRIVEN: Record<string, string[][]> = {
     ['spec', 'template', 'spec', 'containers', '*', 'image'],
     ['spec', 'template', 'spec', 'containers', '*', 'resources'],
   ],
-  'kubernetes:autoscaling/v2:HorizontalPodAutoscaler': [['spec', 'minReplicas'], ['spec', 'maxReplicas']],
-  'kubernetes:networking.k8s.io/v1:NetworkPolicy': [['spec', 'egress', '*', 'to', '*', 'ipBlock', 'cidr']],
+  'kubernetes:autoscaling/v2:HorizontalPodAutoscaler': [
+    ['spec', 'minReplicas'],
+    ['spec', 'maxReplicas'],
+  ],
+  'kubernetes:networking.k8s.io/v1:NetworkPolicy': [
+    ['spec', 'egress', '*', 'to', '*', 'ipBlock', 'cidr'],
+  ],
   'kubernetes:core/v1:ResourceQuota': [['spec', 'hard']],
-  'kubernetes:core/v1:LimitRange': [['spec', 'limits', '*', 'default'], ['spec', 'limits', '*', 'defaultRequest']],
+  'kubernetes:core/v1:LimitRange': [
+    ['spec', 'limits', '*', 'default'],
+    ['spec', 'limits', '*', 'defaultRequest'],
+  ],
 };
 
 export interface NormalizedResource {
@@ -95,20 +108,20 @@ export interface NormalizedResource {
 
 function substituter(cfg: EnvironmentConfig, teamId: string | null) {
   const pairs: [RegExp, string][] = [
-    [new RegExp(escape(cfg.gcpProject), 'g'), '<project>'],
-    [new RegExp(escape(cfg.domain), 'g'), '<domain>'],
-    [new RegExp(`(?<![a-z0-9.])${escape(cfg.env)}(?![a-z0-9])`, 'g'), '<env>'],
+    [new RegExp(escapeRegExp(cfg.gcpProject), 'g'), '<project>'],
+    [new RegExp(escapeRegExp(cfg.domain), 'g'), '<domain>'],
+    [new RegExp(`(?<![a-z0-9.])${escapeRegExp(cfg.env)}(?![a-z0-9])`, 'g'), '<env>'],
   ];
   const team = teamId === null ? undefined : cfg.teams.find((t) => t.id === teamId);
   if (team) {
-    pairs.unshift([new RegExp(escape(team.namespace), 'g'), '<team-namespace>']);
-    pairs.push([new RegExp(`(?<![a-z0-9])${escape(team.id)}(?![a-z0-9])`, 'g'), '<team>']);
-    pairs.push([new RegExp(`^${escape(team.name)}$`, 'g'), '<team-name>']);
+    pairs.unshift([new RegExp(escapeRegExp(team.namespace), 'g'), '<team-namespace>']);
+    pairs.push([new RegExp(`(?<![a-z0-9])${escapeRegExp(team.id)}(?![a-z0-9])`, 'g'), '<team>']);
+    pairs.push([new RegExp(`^${escapeRegExp(team.name)}$`, 'g'), '<team-name>']);
   }
   return (s: string) => pairs.reduce((acc, [re, to]) => acc.replace(re, to), s);
 }
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
@@ -126,7 +139,9 @@ function mapDeep(v: unknown, f: (s: string) => string): unknown {
 export function teamOf(r: RecordedResource, cfg: EnvironmentConfig): string | null {
   const inTeam = r.type === COMPONENT_TYPES.team || r.parentType === COMPONENT_TYPES.team;
   if (!inTeam) return null;
-  const team = cfg.teams.find((t) => r.name === `team-${t.id}` || r.name.startsWith(`team-${t.id}-`));
+  const team = cfg.teams.find(
+    (t) => r.name === `team-${t.id}` || r.name.startsWith(`team-${t.id}-`),
+  );
   if (!team) throw new Error(`cannot tell the team of ${r.type} ${r.name}`);
   return team.id;
 }
@@ -149,7 +164,12 @@ export function diffPaths(a: unknown, b: unknown, path: string[] = []): string[]
   if (Object.is(a, b)) return [];
   const bothArrays = Array.isArray(a) && Array.isArray(b);
   const bothObjects =
-    typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && !Array.isArray(a) && !Array.isArray(b);
+    typeof a === 'object' &&
+    a !== null &&
+    typeof b === 'object' &&
+    b !== null &&
+    !Array.isArray(a) &&
+    !Array.isArray(b);
   if (bothArrays) {
     if (a.length !== b.length) return [path];
     return a.flatMap((x, i) => diffPaths(x, b[i], [...path, String(i)]));
@@ -165,7 +185,8 @@ export function diffPaths(a: unknown, b: unknown, path: string[] = []): string[]
 
 function allowed(type: string, path: string[]): boolean {
   return (CONFIG_DRIVEN[type] ?? []).some(
-    (pattern) => pattern.length <= path.length && pattern.every((p, i) => p === '*' || p === path[i]),
+    (pattern) =>
+      pattern.length <= path.length && pattern.every((p, i) => p === '*' || p === path[i]),
   );
 }
 
@@ -190,17 +211,27 @@ export function compareEnvironments(a: RenderedEnvironment, b: RenderedEnvironme
   for (const [key, ra] of platformA) {
     const rb = platformB.get(key);
     if (!rb) {
-      drift.push({ resource: key, problem: `exists in ${where(a.env)} but not in ${where(b.env)}` });
+      drift.push({
+        resource: key,
+        problem: `exists in ${where(a.env)} but not in ${where(b.env)}`,
+      });
       continue;
     }
     for (const path of diffPaths(ra.inputs, rb.inputs)) {
       if (!allowed(ra.type, path)) {
-        drift.push({ resource: key, problem: `input ${path.join('.') || '(root)'} differs between ${a.env} and ${b.env}` });
+        drift.push({
+          resource: key,
+          problem: `input ${path.join('.') || '(root)'} differs between ${a.env} and ${b.env}`,
+        });
       }
     }
   }
   for (const key of platformB.keys()) {
-    if (!platformA.has(key)) drift.push({ resource: key, problem: `exists in ${where(b.env)} but not in ${where(a.env)}` });
+    if (!platformA.has(key))
+      drift.push({
+        resource: key,
+        problem: `exists in ${where(b.env)} but not in ${where(a.env)}`,
+      });
   }
 
   // Per-team resources follow each environment's team list, but every team gets the same set.
@@ -227,12 +258,16 @@ export function compareEnvironments(a: RenderedEnvironment, b: RenderedEnvironme
         }
         for (const path of diffPaths(r.inputs, other.inputs)) {
           if (!allowed(r.type, path)) {
-            drift.push({ resource: key, problem: `input ${path.join('.')} differs between teams ${refName} and ${name}` });
+            drift.push({
+              resource: key,
+              problem: `input ${path.join('.')} differs between teams ${refName} and ${name}`,
+            });
           }
         }
       }
       for (const key of set.keys()) {
-        if (!refSet.has(key)) drift.push({ resource: key, problem: `team ${name} has it, team ${refName} does not` });
+        if (!refSet.has(key))
+          drift.push({ resource: key, problem: `team ${name} has it, team ${refName} does not` });
       }
     }
   }

@@ -4,7 +4,12 @@
  * The result is the resource graph (type, name, ancestry, inputs) that tests and policies read.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { type EnvironmentConfig, loadEnvironmentConfig, SECRET_KEYS, CONFIG_NAMESPACE } from './config.ts';
+import {
+  CONFIG_NAMESPACE,
+  type EnvironmentConfig,
+  loadEnvironmentConfig,
+  SECRET_KEYS,
+} from './config.ts';
 import { readStackConfig, readTeamsYaml } from './environment-files.ts';
 import { buildEnvironment } from './program.ts';
 
@@ -50,10 +55,17 @@ export function rawStackConfig(env: string): Record<string, string> {
   return config;
 }
 
-const FAKE_CA = Buffer.from('-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n').toString('base64');
+const FAKE_CA = Buffer.from(
+  '-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n',
+).toString('base64');
 
 /** Outputs a real deployment computes, keyed by resource type. */
-function computedOutputs(type: string, name: string, inputs: Record<string, unknown>, cfg: EnvironmentConfig) {
+function computedOutputs(
+  type: string,
+  name: string,
+  inputs: Record<string, unknown>,
+  cfg: EnvironmentConfig,
+) {
   const physical = typeof inputs.name === 'string' ? inputs.name : name;
   switch (type) {
     case 'gcp:container/cluster:Cluster':
@@ -70,9 +82,15 @@ function computedOutputs(type: string, name: string, inputs: Record<string, unkn
         publicIpAddress: '',
       };
     case 'gcp:serviceaccount/account:Account':
-      return { email: `${String(inputs.accountId)}@${cfg.gcpProject}.iam.gserviceaccount.com`, name: `projects/${cfg.gcpProject}/serviceAccounts/${String(inputs.accountId)}` };
+      return {
+        email: `${String(inputs.accountId)}@${cfg.gcpProject}.iam.gserviceaccount.com`,
+        name: `projects/${cfg.gcpProject}/serviceAccounts/${String(inputs.accountId)}`,
+      };
     case 'gcp:compute/globalAddress:GlobalAddress':
-      return { name: physical, address: typeof inputs.address === 'string' ? inputs.address : '203.0.113.10' };
+      return {
+        name: physical,
+        address: typeof inputs.address === 'string' ? inputs.address : '203.0.113.10',
+      };
     case 'gcp:artifactregistry/repository:Repository':
       return { name: String(inputs.repositoryId) };
     default:
@@ -84,7 +102,10 @@ type WaitForRpcs = { waitForRPCs: () => Promise<void> };
 type MockMonitorLike = { getRegisteredResources(): Map<string, { urn: string }> };
 
 /** Renders one environment (dev, qa or prod) in this process and returns its resource graph. */
-export async function renderEnvironment(env: string, options: RenderOptions = {}): Promise<RenderedEnvironment> {
+export async function renderEnvironment(
+  env: string,
+  options: RenderOptions = {},
+): Promise<RenderedEnvironment> {
   const raw = rawStackConfig(env);
   options.editConfig?.(raw);
   const cfg = loadEnvironmentConfig(env, raw, options.teamsYaml ?? readTeamsYaml(env));
@@ -107,7 +128,9 @@ export async function renderEnvironment(env: string, options: RenderOptions = {}
         };
       },
       call(args) {
-        throw new Error(`unexpected provider function call ${args.token}: the program must not call data sources`);
+        throw new Error(
+          `unexpected provider function call ${args.token}: the program must not call data sources`,
+        );
       },
     },
     'updraft',

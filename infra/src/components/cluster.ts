@@ -67,7 +67,10 @@ export class Cluster extends pulumi.ComponentResource {
         },
         masterAuthorizedNetworksConfig: {
           gcpPublicCidrsAccessEnabled: false,
-          cidrBlocks: cfg.masterAuthorizedNetworks.map((m) => ({ displayName: m.name, cidrBlock: m.cidr })),
+          cidrBlocks: cfg.masterAuthorizedNetworks.map((m) => ({
+            displayName: m.name,
+            cidrBlock: m.cidr,
+          })),
         },
         masterAuth: { clientCertificateConfig: { issueClientCertificate: false } },
         enableLegacyAbac: false,
@@ -152,11 +155,20 @@ export class Cluster extends pulumi.ComponentResource {
 }
 
 /** A kubeconfig that authenticates with `gke-gcloud-auth-plugin` (no static credentials). */
-export function kubeconfigFor(clusterName: string, endpoint: string, caCertificate: string): string {
+export function kubeconfigFor(
+  clusterName: string,
+  endpoint: string,
+  caCertificate: string,
+): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: clusterName, cluster: { server: `https://${endpoint}`, 'certificate-authority-data': caCertificate } }],
+    clusters: [
+      {
+        name: clusterName,
+        cluster: { server: `https://${endpoint}`, 'certificate-authority-data': caCertificate },
+      },
+    ],
     contexts: [{ name: clusterName, context: { cluster: clusterName, user: clusterName } }],
     'current-context': clusterName,
     users: [
@@ -167,7 +179,8 @@ export function kubeconfigFor(clusterName: string, endpoint: string, caCertifica
             apiVersion: 'client.authentication.k8s.io/v1beta1',
             command: 'gke-gcloud-auth-plugin',
             provideClusterInfo: true,
-            installHint: 'Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin',
+            installHint:
+              'Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin',
           },
         },
       },

@@ -48,7 +48,10 @@ export class Database extends pulumi.ComponentResource {
             startTime: '02:00',
             pointInTimeRecoveryEnabled: true,
             transactionLogRetentionDays: db.transactionLogRetentionDays,
-            backupRetentionSettings: { retainedBackups: db.retainedBackups, retentionUnit: 'COUNT' },
+            backupRetentionSettings: {
+              retainedBackups: db.retainedBackups,
+              retentionUnit: 'COUNT',
+            },
           },
           maintenanceWindow: { day: 7, hour: 3, updateTrack: 'stable' },
           insightsConfig: { queryInsightsEnabled: true },

@@ -35,7 +35,11 @@ export class Network extends pulumi.ComponentResource {
           { rangeName: PODS_RANGE, ipCidrRange: cfg.network.podsCidr },
           { rangeName: SERVICES_RANGE, ipCidrRange: cfg.network.servicesCidr },
         ],
-        logConfig: { aggregationInterval: 'INTERVAL_10_MIN', flowSampling: 0.5, metadata: 'INCLUDE_ALL_METADATA' },
+        logConfig: {
+          aggregationInterval: 'INTERVAL_10_MIN',
+          flowSampling: 0.5,
+          metadata: 'INCLUDE_ALL_METADATA',
+        },
       },
       parent,
     );

@@ -4,7 +4,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { stringify as toYaml } from 'yaml';
 import { type EnvironmentConfig, PLATFORM_NAMESPACE } from '../config.ts';
 import { NODE_POOL_LABEL } from './cluster.ts';
-import { type AppName, APPS, kubeServiceAccountName } from './identity.ts';
+import { APPS, type AppName, kubeServiceAccountName } from './identity.ts';
 import { COMPONENT_TYPES } from './naming.ts';
 import { dnsEgressPolicy, GOOGLE_LB_RANGES } from './network-policies.ts';
 import { NON_PUBLIC_RANGES, Team } from './team.ts';
@@ -45,7 +45,10 @@ const containerSecurityContext = {
 /** Job name for a release: changes with the image tag, so every release runs its migrations. */
 export function migrationJobName(imageTag: string): string {
   const hash = createHash('sha256').update(imageTag).digest('hex').slice(0, 8);
-  const safe = imageTag.replace(/[^a-z0-9-]/g, '-').slice(0, 30).replace(/-+$/, '');
+  const safe = imageTag
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 30)
+    .replace(/-+$/, '');
   return `updraft-migrate-${safe}-${hash}`;
 }
 
@@ -105,7 +108,10 @@ export class Platform extends pulumi.ComponentResource {
     }
     new k8s.core.v1.ServiceAccount(
       `${name}-migrate-sa`,
-      { metadata: meta(kubeServiceAccountName('migrate'), 'migrate'), automountServiceAccountToken: false },
+      {
+        metadata: meta(kubeServiceAccountName('migrate'), 'migrate'),
+        automountServiceAccountToken: false,
+      },
       child,
     );
 
@@ -148,7 +154,8 @@ export class Platform extends pulumi.ComponentResource {
       { configMapRef: { name: config.metadata.name } },
       { secretRef: { name: secret.metadata.name } },
     ];
-    const image = (app: AppName) => pulumi.interpolate`${args.registryUrl}/${app}:${cfg.apps.imageTag}`;
+    const image = (app: AppName) =>
+      pulumi.interpolate`${args.registryUrl}/${app}:${cfg.apps.imageTag}`;
     const podSpecBase = (serviceAccount: string, automountToken: boolean) => ({
       serviceAccountName: serviceAccount,
       automountServiceAccountToken: automountToken,
@@ -196,7 +203,10 @@ export class Platform extends pulumi.ComponentResource {
 
     // --- the three apps
     const deployment = (app: AppName, replicas: number | undefined, resources: Resources) => {
-      const port = app === 'api' ? { name: 'http', containerPort: API_PORT } : { name: 'health', containerPort: HEALTH_PORT };
+      const port =
+        app === 'api'
+          ? { name: 'http', containerPort: API_PORT }
+          : { name: 'health', containerPort: HEALTH_PORT };
       const appLabels = labels(app);
       return new k8s.apps.v1.Deployment(
         `${name}-${app}`,
@@ -207,7 +217,10 @@ export class Platform extends pulumi.ComponentResource {
             selector: { matchLabels: appLabels },
             strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
             template: {
-              metadata: { labels: appLabels, annotations: { 'updraft.dev/config-hash': configHash } },
+              metadata: {
+                labels: appLabels,
+                annotations: { 'updraft.dev/config-hash': configHash },
+              },
               spec: {
                 ...podSpecBase(kubeServiceAccountName(app), app === 'worker'),
                 terminationGracePeriodSeconds: 60,
@@ -271,7 +284,10 @@ export class Platform extends pulumi.ComponentResource {
           minReplicas: cfg.apps.worker.minReplicas,
           maxReplicas: cfg.apps.worker.maxReplicas,
           metrics: [
-            { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } },
+            {
+              type: 'Resource',
+              resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } },
+            },
           ],
           behavior: { scaleDown: { stabilizationWindowSeconds: 300 } },
         },
@@ -287,7 +303,10 @@ export class Platform extends pulumi.ComponentResource {
     for (const [app, budget] of pdbs) {
       new k8s.policy.v1.PodDisruptionBudget(
         `${name}-${app}-pdb`,
-        { metadata: meta(`updraft-${app}`, app), spec: { ...budget, selector: { matchLabels: labels(app) } } },
+        {
+          metadata: meta(`updraft-${app}`, app),
+          spec: { ...budget, selector: { matchLabels: labels(app) } },
+        },
         child,
       );
     }
@@ -337,7 +356,11 @@ export class Platform extends pulumi.ComponentResource {
 
     // --- network policies: deny everything, then open exactly what the apps need.
     const policy = (suffix: string, spec: k8s.types.input.networking.v1.NetworkPolicySpec) =>
-      new k8s.networking.v1.NetworkPolicy(`${name}-${suffix}`, { metadata: meta(suffix), spec }, child);
+      new k8s.networking.v1.NetworkPolicy(
+        `${name}-${suffix}`,
+        { metadata: meta(suffix), spec },
+        child,
+      );
     const apps = (...names: AppName[]) => ({
       matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: names }],
     });
@@ -347,7 +370,10 @@ export class Platform extends pulumi.ComponentResource {
       podSelector: {},
       policyTypes: ['Egress'],
       egress: [
-        { to: [{ ipBlock: { cidr: cfg.network.privateServicesCidr } }], ports: [{ protocol: 'TCP', port: 5432 }] },
+        {
+          to: [{ ipBlock: { cidr: cfg.network.privateServicesCidr } }],
+          ports: [{ protocol: 'TCP', port: 5432 }],
+        },
       ],
     });
     policy('allow-google-apis-egress', {
@@ -359,7 +385,10 @@ export class Platform extends pulumi.ComponentResource {
           to: [{ ipBlock: { cidr: '169.254.169.252/32' } }, { ipBlock: { cidr: '127.0.0.1/32' } }],
           ports: [{ protocol: 'TCP', port: 988 }],
         },
-        { to: [{ ipBlock: { cidr: '169.254.169.254/32' } }], ports: [{ protocol: 'TCP', port: 80 }] },
+        {
+          to: [{ ipBlock: { cidr: '169.254.169.254/32' } }],
+          ports: [{ protocol: 'TCP', port: 80 }],
+        },
         // Google APIs (Cloud Storage) over HTTPS.
         {
           to: [{ ipBlock: { cidr: '0.0.0.0/0', except: NON_PUBLIC_RANGES } }],
@@ -370,7 +399,12 @@ export class Platform extends pulumi.ComponentResource {
     policy('allow-kube-api-egress', {
       podSelector: apps('worker'),
       policyTypes: ['Egress'],
-      egress: [{ to: [{ ipBlock: { cidr: cfg.network.masterCidr } }], ports: [{ protocol: 'TCP', port: 443 }] }],
+      egress: [
+        {
+          to: [{ ipBlock: { cidr: cfg.network.masterCidr } }],
+          ports: [{ protocol: 'TCP', port: 443 }],
+        },
+      ],
     });
     policy('allow-api-ingress', {
       podSelector: apps('api'),
@@ -384,7 +418,9 @@ export class Platform extends pulumi.ComponentResource {
     });
 
     // --- teams
-    this.teams = cfg.teams.map((team) => new Team(`team-${team.id}`, { cfg, team }, { parent: this }));
+    this.teams = cfg.teams.map(
+      (team) => new Team(`team-${team.id}`, { cfg, team }, { parent: this }),
+    );
 
     this.registerOutputs({ namespace: ns });
   }

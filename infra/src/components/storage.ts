@@ -28,7 +28,10 @@ export class Storage extends pulumi.ComponentResource {
         lifecycleRules: [
           { action: { type: 'Delete' }, condition: { age: cfg.taskLogs.retentionDays } },
           // Old versions (when versioning is on) are kept for a week, then removed.
-          { action: { type: 'Delete' }, condition: { daysSinceNoncurrentTime: 7, withState: 'ARCHIVED' } },
+          {
+            action: { type: 'Delete' },
+            condition: { daysSinceNoncurrentTime: 7, withState: 'ARCHIVED' },
+          },
         ],
       },
       parent,

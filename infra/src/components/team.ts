@@ -14,7 +14,13 @@ export const WORKER_TEAM_RULES = [
 ];
 
 /** Private, link-local and metadata ranges that task pods may not reach. */
-export const NON_PUBLIC_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'];
+export const NON_PUBLIC_RANGES = [
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '169.254.0.0/16',
+  '100.64.0.0/10',
+];
 
 /**
  * One team: its namespace with quota and default container resources, the worker's Role there,
@@ -96,7 +102,11 @@ export class Team extends pulumi.ComponentResource {
         metadata: inNs('updraft-worker'),
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name },
         subjects: [
-          { kind: 'ServiceAccount', name: kubeServiceAccountName('worker'), namespace: PLATFORM_NAMESPACE },
+          {
+            kind: 'ServiceAccount',
+            name: kubeServiceAccountName('worker'),
+            namespace: PLATFORM_NAMESPACE,
+          },
         ],
       },
       childOpts,

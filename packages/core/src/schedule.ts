@@ -101,7 +101,7 @@ function cronNext(schedule: { expression: string; timezone: string }, after: Dat
  * Last fire time strictly before `before`, as the sequence of cronNext sees it. cron-parser's own
  * prev() disagrees with next() across DST: it skips a fire that next() moves out of a
  * spring-forward gap (02:00 → 03:00) and returns both passes of a repeated fall-back hour, which
- * skipped or doubled a day. So step back twice (and an hour for DST slack), then walk forward.
+ * skipped or doubled a day. So step back twice (and up to an hour for DST slack), then walk forward.
  */
 function cronPrev(schedule: { expression: string; timezone: string }, before: Date): Date {
   const back = CronExpressionParser.parse(schedule.expression, {
@@ -109,7 +109,8 @@ function cronPrev(schedule: { expression: string; timezone: string }, before: Da
     tz: schedule.timezone,
   });
   back.prev();
-  const anchor = new Date(back.prev().toDate().getTime() - 3_600_000);
+  const twoBack = back.prev().toDate().getTime();
+  const anchor = new Date(twoBack - Math.min(3_600_000, before.getTime() - twoBack));
   const forward = CronExpressionParser.parse(schedule.expression, {
     currentDate: anchor,
     tz: schedule.timezone,

@@ -11,3 +11,5 @@ export { Scheduler, type SchedulerOptions, type PassReport } from './scheduler/i
 export type { StateChange } from './transitions.ts';
 export { Worker, type WorkerOptions, TaskFailure, type Executor, type ExecutionContext } from './worker/index.ts';
 export { syncTeams } from './teams.ts';
+export { createLogger, loadTeamsFile, openEngine, type OpenEngineOptions, redactUrl } from './bootstrap.ts';
+export { ConfigError, envFields, parseEnv } from './config.ts';

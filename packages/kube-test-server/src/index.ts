@@ -5,13 +5,7 @@
  * one-node kubelet that really runs allow-listed images as local processes. Never point a
  * production deployment at it: it has no authentication and keeps everything in memory.
  */
-export {
-  type KubeTestServer,
-  type KubeTestServerOptions,
-  type ScenarioApi,
-  kubeconfigFor,
-  startKubeTestServer,
-} from './server.ts';
+
 export {
   type AllowedImage,
   SCENARIO_AFTER_MS_ANNOTATION,
@@ -21,3 +15,10 @@ export {
   type ScenarioKind,
   type ScenarioRule,
 } from './kubelet.ts';
+export {
+  type KubeTestServer,
+  type KubeTestServerOptions,
+  kubeconfigFor,
+  type ScenarioApi,
+  startKubeTestServer,
+} from './server.ts';

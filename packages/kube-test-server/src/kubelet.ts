@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readSync, openSync, closeSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { ContainerLog, monotonicNsClock } from './logs.ts';
@@ -61,7 +61,10 @@ interface Container {
   args?: string[];
   env?: Array<{ name: string; value?: string; valueFrom?: Json }>;
   envFrom?: Array<{ prefix?: string; secretRef?: Json; configMapRef?: Json }>;
-  resources?: { limits?: Record<string, string | number>; requests?: Record<string, string | number> };
+  resources?: {
+    limits?: Record<string, string | number>;
+    requests?: Record<string, string | number>;
+  };
   terminationMessagePath?: string;
   terminationMessagePolicy?: string;
 }
@@ -129,10 +132,13 @@ export function parseQuantity(q: string | number): number {
 }
 
 function expand(value: string, vars: ReadonlyMap<string, string>): string {
-  return value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (all, name: string | undefined) => {
-    if (all === '$$') return '$';
-    return name !== undefined && vars.has(name) ? (vars.get(name) ?? '') : all;
-  });
+  return value.replace(
+    /\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g,
+    (all, name: string | undefined) => {
+      if (all === '$$') return '$';
+      return name !== undefined && vars.has(name) ? (vars.get(name) ?? '') : all;
+    },
+  );
 }
 
 class ConfigError extends Error {}
@@ -188,7 +194,10 @@ export class Kubelet {
     });
   }
 
-  #patch(run: PodRun, mutate: (pod: KObject, status: Json, spec: Json) => void): KObject | undefined {
+  #patch(
+    run: PodRun,
+    mutate: (pod: KObject, status: Json, spec: Json) => void,
+  ): KObject | undefined {
     const current = this.#o.store.get('pods', run.namespace, run.name);
     if (!current || current.metadata.uid !== run.uid) return undefined;
     return this.#o.store.update('pods', run.namespace, run.name, (pod) => {
@@ -198,7 +207,13 @@ export class Kubelet {
     });
   }
 
-  #event(run: PodRun, type: 'Normal' | 'Warning', reason: string, message: string, component = 'kubelet'): void {
+  #event(
+    run: PodRun,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    component = 'kubelet',
+  ): void {
     this.#eventSeq++;
     const ts = now();
     this.#o.store.create('events', {
@@ -227,7 +242,9 @@ export class Kubelet {
     });
   }
 
-  #scenarioFor(pod: KObject): { kind: ScenarioKind; afterMs: number; message?: string } | undefined {
+  #scenarioFor(
+    pod: KObject,
+  ): { kind: ScenarioKind; afterMs: number; message?: string } | undefined {
     const ann = pod.metadata.annotations ?? {};
     const fromAnnotation = ann[SCENARIO_ANNOTATION];
     if (fromAnnotation && (SCENARIO_KINDS as readonly string[]).includes(fromAnnotation)) {
@@ -274,7 +291,11 @@ export class Kubelet {
     return undefined;
   }
 
-  #containerStatuses(spec: Json, state: (c: Container) => Json, extra: (c: Container) => Json = () => ({})): Json[] {
+  #containerStatuses(
+    spec: Json,
+    state: (c: Container) => Json,
+    extra: (c: Container) => Json = () => ({}),
+  ): Json[] {
     return ((spec.containers ?? []) as Container[]).map((c) => ({
       name: c.name,
       image: c.image,
@@ -296,7 +317,8 @@ export class Kubelet {
     // Scheduler.
     const unschedulable =
       scenario?.kind === 'unschedulable'
-        ? (scenario.message ?? '0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.')
+        ? (scenario.message ??
+          '0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.')
         : this.#unschedulableReason(spec);
     if (unschedulable) {
       this.#patch(run, (_pod, status) => {
@@ -353,7 +375,11 @@ export class Kubelet {
     if (typeof deadline === 'number') {
       const t = setTimeout(() => {
         run.timers.delete(t);
-        this.#failPod(run, 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline');
+        this.#failPod(
+          run,
+          'DeadlineExceeded',
+          'Pod was active on the node longer than the specified deadline',
+        );
       }, deadline * 1000);
       run.timers.add(t);
     }
@@ -371,12 +397,22 @@ export class Kubelet {
             : { waiting: { reason: 'PodInitializing' } },
         );
       });
-      this.#event(run, 'Warning', 'Failed', `Failed to pull image "${denied.image}": ${pullMessage}`);
+      this.#event(
+        run,
+        'Warning',
+        'Failed',
+        `Failed to pull image "${denied.image}": ${pullMessage}`,
+      );
       if (!(await this.#sleep(run, this.#o.stepMs))) return;
       this.#patch(run, (_pod, status) => {
         status.containerStatuses = this.#containerStatuses(spec, (c) =>
           c === denied
-            ? { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${denied.image}"` } }
+            ? {
+                waiting: {
+                  reason: 'ImagePullBackOff',
+                  message: `Back-off pulling image "${denied.image}"`,
+                },
+              }
             : { waiting: { reason: 'PodInitializing' } },
         );
       });
@@ -384,7 +420,12 @@ export class Kubelet {
       return;
     }
     for (const c of containers) {
-      this.#event(run, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`);
+      this.#event(
+        run,
+        'Normal',
+        'Pulled',
+        `Container image "${c.image}" already present on machine`,
+      );
     }
 
     // Container config (env).
@@ -476,7 +517,12 @@ export class Kubelet {
     }
   }
 
-  #lookup(run: PodRun, resource: 'secrets' | 'configmaps', ref: Json, key?: string): Record<string, string> | string | undefined {
+  #lookup(
+    run: PodRun,
+    resource: 'secrets' | 'configmaps',
+    ref: Json,
+    key?: string,
+  ): Record<string, string> | string | undefined {
     const name = String(ref.name ?? '');
     const obj = this.#o.store.get(resource, run.namespace, name);
     const optional = ref.optional === true;
@@ -621,7 +667,8 @@ export class Kubelet {
         return;
       }
       const exitCode =
-        code ?? 128 + (signal ? (osConstants.signals[signal as keyof typeof osConstants.signals] ?? 9) : 9);
+        code ??
+        128 + (signal ? (osConstants.signals[signal as keyof typeof osConstants.signals] ?? 9) : 9);
       const oom = rc.killReason === 'OOMKilled';
       let message = readMessage(messagePath);
       if (message === '' && rc.policy === 'FallbackToLogsOnError' && exitCode !== 0) {
@@ -635,7 +682,11 @@ export class Kubelet {
     });
   }
 
-  #terminated(run: PodRun, rc: RunningContainer, t: { exitCode: number; reason: string; message?: string }): void {
+  #terminated(
+    run: PodRun,
+    rc: RunningContainer,
+    t: { exitCode: number; reason: string; message?: string },
+  ): void {
     rc.terminated = {
       ...t,
       startedAt: rc.startedAt ?? now(),
@@ -730,7 +781,9 @@ export class Kubelet {
         status.message = message;
         for (const cs of (status.containerStatuses ?? []) as Json[]) {
           if (!keepContainerState) {
-            cs.state = { terminated: { exitCode: 137, reason: 'Error', startedAt: t, finishedAt: t } };
+            cs.state = {
+              terminated: { exitCode: 137, reason: 'Error', startedAt: t, finishedAt: t },
+            };
           }
         }
       });
@@ -757,7 +810,8 @@ export class Kubelet {
         any = true;
       }
     }
-    if (any) this.#event(run, 'Warning', 'OOMKilling', 'Memory cgroup out of memory: Killed process');
+    if (any)
+      this.#event(run, 'Warning', 'OOMKilling', 'Memory cgroup out of memory: Killed process');
     return any;
   }
 

@@ -72,6 +72,8 @@ export function matchesLabels(
         return has;
       case 'notexists':
         return !has;
+      default:
+        return false;
     }
   });
 }

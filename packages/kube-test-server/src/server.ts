@@ -9,23 +9,25 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type AllowedImage,
-  Kubelet,
-  imageRepository,
-  type ScenarioRule,
-} from './kubelet.ts';
+import { type AllowedImage, imageRepository, Kubelet, type ScenarioRule } from './kubelet.ts';
 import { parseTimeNs } from './logs.ts';
-import { SelectorError, parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.ts';
 import {
-  type StatusObject,
   alreadyExists,
   badRequest,
   failure,
   invalid,
   notFound,
+  type StatusObject,
 } from './status.ts';
-import { CLUSTER_SCOPED, KINDS, type KObject, Store, type WatchFilter, matchesFilter } from './store.ts';
+import {
+  CLUSTER_SCOPED,
+  KINDS,
+  type KObject,
+  matchesFilter,
+  Store,
+  type WatchFilter,
+} from './store.ts';
 import { validateName, validatePod } from './validate.ts';
 
 export interface KubeTestServerOptions {
@@ -156,7 +158,8 @@ export async function startKubeTestServer(
   const allow = new Map<string, AllowedImage>();
   const images = options.allowImages ?? DEFAULT_IMAGES;
   if (Array.isArray(images)) {
-    for (const i of images as readonly string[]) allow.set(imageRepository(i), DEFAULT_IMAGES[i] ?? {});
+    for (const i of images as readonly string[])
+      allow.set(imageRepository(i), DEFAULT_IMAGES[i] ?? {});
   } else {
     for (const [i, v] of Object.entries(images as Record<string, AllowedImage>)) {
       allow.set(imageRepository(i), v);
@@ -201,7 +204,11 @@ export async function startKubeTestServer(
     if (!store.get('namespaces', undefined, ns)) throw new HttpError(notFound('namespaces', ns));
   }
 
-  function filterFrom(resource: string, namespace: string | undefined, q: URLSearchParams): WatchFilter {
+  function filterFrom(
+    resource: string,
+    namespace: string | undefined,
+    q: URLSearchParams,
+  ): WatchFilter {
     try {
       return {
         resource,
@@ -252,7 +259,11 @@ export async function startKubeTestServer(
     if (!Number.isNaN(rv) && rv < store.oldestResumableVersion) {
       write(
         'ERROR',
-        failure(410, 'Expired', `too old resource version: ${rv} (${store.oldestResumableVersion})`),
+        failure(
+          410,
+          'Expired',
+          `too old resource version: ${rv} (${store.oldestResumableVersion})`,
+        ),
       );
       res.end();
       openResponses.delete(res);
@@ -263,7 +274,11 @@ export async function startKubeTestServer(
       rv = store.resourceVersion;
     } else {
       for (const e of store.historySince(rv)) {
-        if (e.object.metadata && matchesFilter(filter, e.object) && resourceOf(e.object) === resource) {
+        if (
+          e.object.metadata &&
+          matchesFilter(filter, e.object) &&
+          resourceOf(e.object) === resource
+        ) {
           write(e.type, e.object);
         }
       }
@@ -326,7 +341,9 @@ export async function startKubeTestServer(
       const st = statuses.find((s) => s.name === container)?.state as Json | undefined;
       const waiting = (st?.waiting as Json | undefined)?.reason ?? 'ContainerCreating';
       throw new HttpError(
-        badRequest(`container "${container}" in pod "${name}" is waiting to start: ${String(waiting)}`),
+        badRequest(
+          `container "${container}" in pod "${name}" is waiting to start: ${String(waiting)}`,
+        ),
       );
     }
     const timestamps = q.get('timestamps') === 'true';
@@ -391,12 +408,19 @@ export async function startKubeTestServer(
     }
     const obj = { ...body, apiVersion: 'v1', kind, metadata: { ...meta, name } } as KObject;
     if (namespace !== undefined) obj.metadata.namespace = namespace;
-    if (namespace !== undefined && typeof meta.namespace === 'string' && meta.namespace !== namespace) {
+    if (
+      namespace !== undefined &&
+      typeof meta.namespace === 'string' &&
+      meta.namespace !== namespace
+    ) {
       throw new HttpError(
-        badRequest('the namespace of the provided object does not match the namespace sent on the request'),
+        badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        ),
       );
     }
-    const causes = resource === 'pods' ? validatePod(obj) : validateName(name, resource === 'namespaces');
+    const causes =
+      resource === 'pods' ? validatePod(obj) : validateName(name, resource === 'namespaces');
     if (causes.length > 0) throw new HttpError(invalid(kind, name, causes));
     if (store.get(resource, namespace, name)) throw new HttpError(alreadyExists(resource, name));
     if (resource === 'secrets' && obj.stringData && typeof obj.stringData === 'object') {
@@ -425,7 +449,10 @@ export async function startKubeTestServer(
     const url = new URL(req.url ?? '/', 'http://localhost');
     const q = url.searchParams;
     const method = req.method ?? 'GET';
-    const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const parts = url.pathname
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
     if (url.pathname === '/version') {
       sendJson(res, 200, { major: '1', minor: '33', gitVersion: 'v1.33.0-updraft-test' });
       return;
@@ -436,18 +463,27 @@ export async function startKubeTestServer(
       return;
     }
     if (parts[0] !== 'api' || parts[1] !== 'v1') {
-      throw new HttpError(failure(404, 'NotFound', 'the server could not find the requested resource'));
+      throw new HttpError(
+        failure(404, 'NotFound', 'the server could not find the requested resource'),
+      );
     }
     const rest = parts.slice(2);
     const isWatch = q.get('watch') === 'true' || q.get('watch') === '1';
     // Cluster-wide list/watch: /api/v1/{resource}
-    if (rest.length === 1 && rest[0] !== undefined && rest[0] in KINDS && rest[0] !== 'namespaces') {
+    if (
+      rest.length === 1 &&
+      rest[0] !== undefined &&
+      rest[0] in KINDS &&
+      rest[0] !== 'namespaces'
+    ) {
       if (method !== 'GET') throw new HttpError(methodNotAllowed());
       if (isWatch) return watch(req, res, rest[0], undefined, q);
       return sendJson(res, 200, list(rest[0], undefined, q));
     }
     if (rest[0] !== 'namespaces') {
-      throw new HttpError(failure(404, 'NotFound', 'the server could not find the requested resource'));
+      throw new HttpError(
+        failure(404, 'NotFound', 'the server could not find the requested resource'),
+      );
     }
     const [, ns, resource, name, sub] = rest;
     if (ns === undefined) {
@@ -456,7 +492,8 @@ export async function startKubeTestServer(
         if (isWatch) return watch(req, res, 'namespaces', undefined, q);
         return sendJson(res, 200, list('namespaces', undefined, q));
       }
-      if (method === 'POST') return sendJson(res, 201, createObject('namespaces', undefined, await readBody(req)));
+      if (method === 'POST')
+        return sendJson(res, 201, createObject('namespaces', undefined, await readBody(req)));
       throw new HttpError(methodNotAllowed());
     }
     if (resource === undefined) {
@@ -476,7 +513,9 @@ export async function startKubeTestServer(
       throw new HttpError(methodNotAllowed());
     }
     if (!(resource in KINDS) || CLUSTER_SCOPED.has(resource)) {
-      throw new HttpError(failure(404, 'NotFound', 'the server could not find the requested resource'));
+      throw new HttpError(
+        failure(404, 'NotFound', 'the server could not find the requested resource'),
+      );
     }
     if (name === undefined) {
       if (method === 'GET') {
@@ -495,7 +534,9 @@ export async function startKubeTestServer(
       return podLog(res, ns, name, q);
     }
     if (sub !== undefined && !(sub === 'status' && resource === 'pods')) {
-      throw new HttpError(failure(404, 'NotFound', 'the server could not find the requested resource'));
+      throw new HttpError(
+        failure(404, 'NotFound', 'the server could not find the requested resource'),
+      );
     }
     const obj = store.get(resource, ns, name);
     if (!obj) throw new HttpError(notFound(resource, name));
@@ -503,7 +544,8 @@ export async function startKubeTestServer(
     if (method === 'DELETE' && sub === undefined) {
       const body = await readBody(req);
       const graceParam = q.get('gracePeriodSeconds') ?? body.gracePeriodSeconds;
-      const grace = graceParam === undefined || graceParam === null ? undefined : Number(graceParam);
+      const grace =
+        graceParam === undefined || graceParam === null ? undefined : Number(graceParam);
       if (resource === 'pods') return sendJson(res, 200, kubelet.deletePod(obj, grace) ?? obj);
       return sendJson(res, 200, store.remove(resource, ns, name));
     }
@@ -559,10 +601,7 @@ export async function startKubeTestServer(
       nodeLost: (namespace, name, opts) =>
         kubelet.nodeLost(uidOf(namespace, name), opts?.deletePod ?? false),
       dropConnections(which = { watches: true, logs: true }) {
-        const victims = [
-          ...(which.watches ? watchStreams : []),
-          ...(which.logs ? logStreams : []),
-        ];
+        const victims = [...(which.watches ? watchStreams : []), ...(which.logs ? logStreams : [])];
         for (const res of victims) res.socket?.destroy();
         return victims.length;
       },
@@ -578,7 +617,11 @@ export async function startKubeTestServer(
 }
 
 function methodNotAllowed(): StatusObject {
-  return failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+  return failure(
+    405,
+    'MethodNotAllowed',
+    'the server does not allow this method on the requested resource',
+  );
 }
 
 function applyPodDefaults(pod: KObject): void {
@@ -604,5 +647,8 @@ function applyPodDefaults(pod: KObject): void {
     (c) => Object.keys(((c.resources as Json | undefined)?.requests ?? {}) as Json).length > 0,
   );
   pod.spec = spec;
-  pod.status = { phase: 'Pending', qosClass: hasLimits || hasRequests ? 'Burstable' : 'BestEffort' };
+  pod.status = {
+    phase: 'Pending',
+    qosClass: hasLimits || hasRequests ? 'Burstable' : 'BestEffort',
+  };
 }

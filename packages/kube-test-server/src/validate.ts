@@ -83,7 +83,11 @@ export function validatePod(pod: Json): StatusCause[] {
       else if (!DNS1123_LABEL.test(c.name) || c.name.length > 63) {
         causes.push(invalidValue(`${f}.name`, c.name, 'must be a DNS-1123 label'));
       } else if (seen.has(c.name)) {
-        causes.push({ reason: 'FieldValueDuplicate', message: 'Duplicate value', field: `${f}.name` });
+        causes.push({
+          reason: 'FieldValueDuplicate',
+          message: 'Duplicate value',
+          field: `${f}.name`,
+        });
       } else seen.add(c.name);
       if (typeof c.image !== 'string' || c.image.trim() === '') causes.push(required(`${f}.image`));
       if (Array.isArray(c.env)) {

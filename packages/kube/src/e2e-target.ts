@@ -4,7 +4,7 @@
  * (namespace UPDRAFT_KUBE_E2E_NAMESPACE, default `default`).
  */
 import type { KubeTestServer } from '@updraft/kube-test-server';
-import { type KubeClients, createKubeClients } from './client.ts';
+import { createKubeClients, type KubeClients } from './client.ts';
 
 export interface E2eTarget {
   real: boolean;
@@ -23,7 +23,9 @@ export async function openE2eTarget(): Promise<E2eTarget> {
   if (process.env.UPDRAFT_KUBE_E2E === '1') {
     const clients = await createKubeClients({
       ...(process.env.KUBECONFIG ? { kubeconfigPath: process.env.KUBECONFIG } : {}),
-      ...(process.env.UPDRAFT_KUBE_E2E_CONTEXT ? { context: process.env.UPDRAFT_KUBE_E2E_CONTEXT } : {}),
+      ...(process.env.UPDRAFT_KUBE_E2E_CONTEXT
+        ? { context: process.env.UPDRAFT_KUBE_E2E_CONTEXT }
+        : {}),
     });
     const namespace = process.env.UPDRAFT_KUBE_E2E_NAMESPACE ?? 'default';
     return {
@@ -57,7 +59,10 @@ export async function openE2eTarget(): Promise<E2eTarget> {
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `ms`. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  ms = 10_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await check();

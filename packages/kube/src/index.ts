@@ -3,14 +3,14 @@
  * workload runner. Importing this module does not load @kubernetes/client-node; the factory
  * loads it on first use. Pure parts only: import `@updraft/kube/spec`.
  */
-export { type KubeClientOptions, type KubeClients, createKubeClients } from './client.ts';
-export { type KubeStatus, apiErrorCode, apiErrorMessage, apiErrorStatus } from './errors.ts';
+export { createKubeClients, type KubeClientOptions, type KubeClients } from './client.ts';
+export { apiErrorCode, apiErrorMessage, apiErrorStatus, type KubeStatus } from './errors.ts';
 export {
+  createKubernetesPodRunner,
   type KubernetesPodRunnerOptions,
   type PodWorkloadRunner,
+  parseResult,
   type RunPodOutcome,
   type RunPodRequest,
-  createKubernetesPodRunner,
-  parseResult,
 } from './runner.ts';
 export * from './spec.ts';

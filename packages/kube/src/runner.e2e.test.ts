@@ -4,9 +4,9 @@
  * KUBECONFIG (see e2e-target.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiErrorCode, apiErrorStatus } from './errors.ts';
 import { type E2eTarget, eventually, openE2eTarget } from './e2e-target.ts';
-import { type RunPodRequest, createKubernetesPodRunner } from './runner.ts';
+import { apiErrorCode, apiErrorStatus } from './errors.ts';
+import { createKubernetesPodRunner, type RunPodRequest } from './runner.ts';
 import {
   type PodTaskConfigInput,
   type PodTaskIdentity,
@@ -27,7 +27,14 @@ const runTag = `r${Date.now().toString(36)}`;
 let seq = 0;
 function identity(taskId: string): PodTaskIdentity {
   seq++;
-  return { dagId: 'e2e', runId: `${runTag}-${seq}`, taskId, mapIndex: -1, tryNumber: 1, team: 'e2e' };
+  return {
+    dagId: 'e2e',
+    runId: `${runTag}-${seq}`,
+    taskId,
+    mapIndex: -1,
+    tryNumber: 1,
+    team: 'e2e',
+  };
 }
 
 const NODE = 'node:24-alpine';
@@ -49,7 +56,11 @@ function runner() {
   });
 }
 
-function request(id: PodTaskIdentity, config: PodTaskConfigInput, over: Partial<RunPodRequest> = {}) {
+function request(
+  id: PodTaskIdentity,
+  config: PodTaskConfigInput,
+  over: Partial<RunPodRequest> = {},
+) {
   const logs: string[] = [];
   const req: RunPodRequest = {
     identity: id,
@@ -80,7 +91,6 @@ describe('runner e2e', () => {
         for (let i = 0; i < 50; i++) console.log('line ' + i);
         require('fs').writeFileSync(process.env.UPDRAFT_RESULT_PATH, JSON.stringify({ rows: 42, run: process.env.UPDRAFT_RUN_ID }));
       }, 1500);`;
-    let phaseAtFirstLog: string | undefined;
     let firstLogSeen: () => void = () => {};
     const firstLog = new Promise<void>((r) => {
       firstLogSeen = r;
@@ -92,8 +102,11 @@ describe('runner e2e', () => {
     };
     const running = runner().run(req);
     await firstLog;
-    const pod = await target.clients.core.readNamespacedPod({ name: podName(id), namespace: target.namespace });
-    phaseAtFirstLog = pod.status?.phase;
+    const pod = await target.clients.core.readNamespacedPod({
+      name: podName(id),
+      namespace: target.namespace,
+    });
+    const phaseAtFirstLog = pod.status?.phase;
     const outcome = await running;
     expect(phaseAtFirstLog).toBe('Running');
     expect(outcome).toMatchObject({
@@ -104,7 +117,9 @@ describe('runner e2e', () => {
       result: { rows: 42, run: id.runId },
     });
     const text = logs.join('');
-    expect(text).toBe(['first line', ...Array.from({ length: 50 }, (_, i) => `line ${i}`), ''].join('\n'));
+    expect(text).toBe(
+      ['first line', ...Array.from({ length: 50 }, (_, i) => `line ${i}`), ''].join('\n'),
+    );
     // delete_on_success (the default) removed the pod.
     expect(await eventually(async () => ((await podGone(id)) ? true : undefined))).toBe(true);
   });
@@ -168,7 +183,9 @@ describe('runner e2e', () => {
     const outcome = await runner().run(req);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1500 * target.slow - 50);
     expect(outcome.failure).toMatchObject({ code: 'Unschedulable', retryable: true });
-    expect(outcome.failure?.reason).toMatch(/^Unschedulable: the pod could not be scheduled: 0\/\d+ nodes are available/);
+    expect(outcome.failure?.reason).toMatch(
+      /^Unschedulable: the pod could not be scheduled: 0\/\d+ nodes are available/,
+    );
     expect(outcome.failure?.reason).toContain('did not start within');
     expect(await eventually(async () => ((await podGone(id)) ? true : undefined))).toBe(true);
   });
@@ -181,7 +198,9 @@ describe('runner e2e', () => {
     });
     const outcome = await runner().run(req);
     expect(outcome.failure).toMatchObject({ code: 'ImagePullBackOff', retryable: true });
-    expect(outcome.failure?.reason).toContain("cannot pull image 'updraft/this-image-does-not-exist:0.0.0'");
+    expect(outcome.failure?.reason).toContain(
+      "cannot pull image 'updraft/this-image-does-not-exist:0.0.0'",
+    );
     expect(await eventually(async () => ((await podGone(id)) ? true : undefined))).toBe(true);
   });
 
@@ -200,7 +219,10 @@ describe('runner e2e', () => {
 
   it('fails with DeadlineExceeded after activeDeadlineSeconds', async () => {
     const id = identity('deadline');
-    const { req } = request(id, nodeTask('setInterval(() => {}, 1000)', { activeDeadlineSeconds: 1 }));
+    const { req } = request(
+      id,
+      nodeTask('setInterval(() => {}, 1000)', { activeDeadlineSeconds: 1 }),
+    );
     const outcome = await runner().run(req);
     expect(outcome.failure).toMatchObject({ code: 'DeadlineExceeded', retryable: true });
     expect(outcome.failure?.reason).toContain('activeDeadlineSeconds (1s)');
@@ -238,7 +260,10 @@ describe('runner e2e', () => {
 
   it('deletePod kills the running pod and the run reports PodDeleted', async () => {
     const id = identity('delete');
-    const { req, logs } = request(id, nodeTask(`console.log('pid ' + process.pid); setInterval(() => {}, 1000)`));
+    const { req, logs } = request(
+      id,
+      nodeTask(`console.log('pid ' + process.pid); setInterval(() => {}, 1000)`),
+    );
     const r = runner();
     const running = r.run(req);
     await eventually(() => (logs.join('').includes('pid ') ? true : undefined));
@@ -266,7 +291,10 @@ describe('runner e2e', () => {
     controller.abort(new Error('run timed out after 30s'));
     const outcome = await running;
     expect(outcome.state).toBe('failed');
-    expect(outcome.failure).toMatchObject({ code: 'Aborted', reason: 'aborted: run timed out after 30s' });
+    expect(outcome.failure).toMatchObject({
+      code: 'Aborted',
+      reason: 'aborted: run timed out after 30s',
+    });
     expect(await eventually(async () => ((await podGone(id)) ? true : undefined))).toBe(true);
   });
 
@@ -276,7 +304,10 @@ describe('runner e2e', () => {
     const name = `e2e-status-${runTag}`;
     const body = {
       metadata: { name },
-      spec: { restartPolicy: 'Never', containers: [{ name: 'base', image: NODE, command: ['node', '-e', '0'] }] },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{ name: 'base', image: NODE, command: ['node', '-e', '0'] }],
+      },
     };
     await core.createNamespacedPod({ namespace: ns, body });
     const errorOf = async (p: Promise<unknown>) => {
@@ -313,7 +344,11 @@ describe('runner e2e', () => {
     );
     expect(apiErrorCode(bad)).toBe(422);
     const status = apiErrorStatus(bad);
-    expect(status).toMatchObject({ reason: 'Invalid', code: 422, details: { kind: 'Pod', name: 'Bad_Name' } });
+    expect(status).toMatchObject({
+      reason: 'Invalid',
+      code: 422,
+      details: { kind: 'Pod', name: 'Bad_Name' },
+    });
     expect(status?.details?.causes?.map((c) => c.field)).toEqual(
       expect.arrayContaining(['metadata.name', 'spec.containers[0].image']),
     );

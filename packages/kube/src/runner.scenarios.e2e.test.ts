@@ -4,17 +4,25 @@
  */
 import { type KubeTestServer, startKubeTestServer } from '@updraft/kube-test-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type KubeClients, createKubeClients } from './client.ts';
+import { createKubeClients, type KubeClients } from './client.ts';
 import { eventually } from './e2e-target.ts';
-import { type RunPodRequest, createKubernetesPodRunner } from './runner.ts';
-import { type PodTaskConfigInput, type PodTaskIdentity, podName, podTaskConfigSchema } from './spec.ts';
+import { createKubernetesPodRunner, type RunPodRequest } from './runner.ts';
+import {
+  type PodTaskConfigInput,
+  type PodTaskIdentity,
+  podName,
+  podTaskConfigSchema,
+} from './spec.ts';
 
 const NS = 'team-a';
 let server: KubeTestServer;
 let clients: KubeClients;
 beforeAll(async () => {
   server = await startKubeTestServer({ namespaces: [NS], stepMs: 5 });
-  clients = await createKubeClients({ kubeconfigPath: server.kubeconfigPath, context: 'updraft-test' });
+  clients = await createKubeClients({
+    kubeconfigPath: server.kubeconfigPath,
+    context: 'updraft-test',
+  });
 });
 afterAll(async () => {
   await server?.close();
@@ -30,7 +38,11 @@ const identity = (taskId: string): PodTaskIdentity => ({
   team: 'a',
 });
 
-function run(id: PodTaskIdentity, config: PodTaskConfigInput, onLog: (c: string) => void = () => {}) {
+function run(
+  id: PodTaskIdentity,
+  config: PodTaskConfigInput,
+  onLog: (c: string) => void = () => {},
+) {
   const runner = createKubernetesPodRunner({ clients, resyncMs: 1_000, retryMs: 50 });
   const req: RunPodRequest = {
     identity: id,
@@ -63,11 +75,14 @@ describe('runner scenarios (test server)', () => {
     const id = identity('evict');
     const outcome = run(id, forever());
     await whenRunning(id);
-    expect(server.scenario.evict(NS, podName(id), 'The node was low on resource: ephemeral-storage.')).toBe(true);
+    expect(
+      server.scenario.evict(NS, podName(id), 'The node was low on resource: ephemeral-storage.'),
+    ).toBe(true);
     expect((await outcome).failure).toEqual({
       code: 'Evicted',
       retryable: true,
-      reason: 'Evicted: the pod was evicted from its node: The node was low on resource: ephemeral-storage.',
+      reason:
+        'Evicted: the pod was evicted from its node: The node was low on resource: ephemeral-storage.',
     });
   });
 
@@ -89,7 +104,10 @@ describe('runner scenarios (test server)', () => {
 
   it('an OOM kill from the scenario annotation fails with OOMKilled', async () => {
     const id = identity('oom-annotation');
-    const outcome = await run(id, forever({ annotations: { 'test.updraft.dev/scenario': 'oom-kill' } }));
+    const outcome = await run(
+      id,
+      forever({ annotations: { 'test.updraft.dev/scenario': 'oom-kill' } }),
+    );
     expect(outcome.exitCode).toBe(137);
     expect(outcome.failure).toMatchObject({ code: 'OOMKilled', retryable: true });
   });
@@ -101,7 +119,9 @@ describe('runner scenarios (test server)', () => {
       forever({ startupTimeout: 300, annotations: { 'test.updraft.dev/scenario': 'crash-loop' } }),
     );
     expect(outcome.failure).toMatchObject({ code: 'CrashLoopBackOff', retryable: true });
-    expect(outcome.failure?.reason).toMatch(/keeps crashing \(3 restarts; last exit code 1 \(Error\)\).*did not start within/);
+    expect(outcome.failure?.reason).toMatch(
+      /keeps crashing \(3 restarts; last exit code 1 \(Error\)\).*did not start within/,
+    );
   });
 
   it('an unschedulable rule keeps the pod Pending with a FailedScheduling event', async () => {
@@ -143,7 +163,11 @@ describe('runner scenarios (test server)', () => {
     const outcome = await run(id, { image: 'node', command: ['node', '-e', script] }, (c) => {
       chunks.push(c);
       lines += c.split('\n').length - 1;
-      if ((lines > 20 && drops === 0) || (lines > 80 && drops === 1) || (lines > 150 && drops === 2)) {
+      if (
+        (lines > 20 && drops === 0) ||
+        (lines > 80 && drops === 1) ||
+        (lines > 150 && drops === 2)
+      ) {
         drops += server.scenario.dropConnections() > 0 ? 1 : 0;
       }
     });

@@ -11,12 +11,12 @@ import { createKubeClients } from './client.ts';
 import { apiErrorCode, apiErrorMessage } from './errors.ts';
 import {
   BASE_CONTAINER,
+  buildPodSpec,
+  classifyPodFailure,
   HOPELESS_WAITING_REASONS,
   type PodFailure,
   type PodTaskConfig,
   type PodTaskIdentity,
-  buildPodSpec,
-  classifyPodFailure,
   podLabelSelector,
   podName,
 } from './spec.ts';
@@ -217,11 +217,17 @@ class LogFollower {
       partial = parts.pop() ?? '';
       this.#deliver(parts.map((p) => `${p}\n`));
     });
-    this.#controller = await this.#clients.log.log(this.#namespace, this.#pod, BASE_CONTAINER, sink, {
-      follow,
-      timestamps: true,
-      ...(since !== undefined ? { sinceTime: since } : {}),
-    });
+    this.#controller = await this.#clients.log.log(
+      this.#namespace,
+      this.#pod,
+      BASE_CONTAINER,
+      sink,
+      {
+        follow,
+        timestamps: true,
+        ...(since !== undefined ? { sinceTime: since } : {}),
+      },
+    );
     if (this.#stopped) this.#controller.abort();
     await ended;
     // Let the last 'data' events through.
@@ -338,7 +344,11 @@ export function createKubernetesPodRunner(options: KubernetesPodRunnerOptions): 
     return clientsPromise;
   };
 
-  async function deleteByName(clients: KubeClients, namespace: string, name: string): Promise<void> {
+  async function deleteByName(
+    clients: KubeClients,
+    namespace: string,
+    name: string,
+  ): Promise<void> {
     try {
       await clients.core.deleteNamespacedPod({
         name,
@@ -353,7 +363,11 @@ export function createKubernetesPodRunner(options: KubernetesPodRunnerOptions): 
     }
   }
 
-  async function deleteQuietly(clients: KubeClients, namespace: string, name: string): Promise<void> {
+  async function deleteQuietly(
+    clients: KubeClients,
+    namespace: string,
+    name: string,
+  ): Promise<void> {
     try {
       await deleteByName(clients, namespace, name);
     } catch (err) {
@@ -477,9 +491,12 @@ export function createKubernetesPodRunner(options: KubernetesPodRunnerOptions): 
             if (stopped) return;
             if (err) watchDelay = gotEvent ? retryMs : Math.min(watchDelay * 2, resyncMs);
             else watchDelay = retryMs;
-            watchTimer = setTimeout(() => {
-              void resync().then(startWatch);
-            }, err ? watchDelay : 0);
+            watchTimer = setTimeout(
+              () => {
+                void resync().then(startWatch);
+              },
+              err ? watchDelay : 0,
+            );
           },
         );
         watchController = controller;
@@ -554,7 +571,10 @@ export function createKubernetesPodRunner(options: KubernetesPodRunnerOptions): 
         const exit = terminated ? { exitCode: terminated.exitCode } : {};
         const phase = current.status?.phase;
         if (phase === 'Succeeded') {
-          const parsed = parseResult(terminated?.message, req.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES);
+          const parsed = parseResult(
+            terminated?.message,
+            req.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
+          );
           if ('failure' in parsed) {
             return finish(failed(parsed.failure, exit), config.onFinish === 'delete');
           }

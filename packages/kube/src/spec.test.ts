@@ -2,19 +2,19 @@ import { Pod } from 'kubernetes-models/v1/Pod';
 import { describe, expect, it } from 'vitest';
 import {
   BASE_CONTAINER,
-  LABELS,
-  NamespaceNotAllowedError,
-  type PodTaskConfigInput,
-  type PodTaskIdentity,
-  RESULT_PATH,
   buildPodSpec,
   classifyPodFailure,
   isDns1123Label,
   isValidLabelValue,
+  LABELS,
+  NamespaceNotAllowedError,
+  type PodTaskConfigInput,
+  type PodTaskIdentity,
   podLabelSelector,
   podLabels,
   podName,
   podTaskConfigSchema,
+  RESULT_PATH,
   resolveNamespace,
   safeLabelValue,
 } from './spec.ts';
@@ -125,7 +125,9 @@ describe('resolveNamespace', () => {
     expect(() => resolveNamespace('finance', undefined, teams)).toThrow(
       "team 'finance' has no Kubernetes namespace configured",
     );
-    expect(() => resolveNamespace('constructor', undefined, teams)).toThrow(NamespaceNotAllowedError);
+    expect(() => resolveNamespace('constructor', undefined, teams)).toThrow(
+      NamespaceNotAllowedError,
+    );
   });
 });
 
@@ -144,10 +146,18 @@ describe('podTaskConfigSchema', () => {
     ['reserved label', { image: 'x', labels: { 'updraft.dev/team': 'x' } }, 'reserved'],
     ['bad label value', { image: 'x', labels: { a: 'has space' } }, "invalid value 'has space'"],
     ['bad onFinish', { image: 'x', onFinish: 'never' as 'keep' }, 'onFinish'],
-    ['relative mount', { image: 'x', volumeMounts: [{ name: 'v', mountPath: 'data' }] }, 'absolute'],
+    [
+      'relative mount',
+      { image: 'x', volumeMounts: [{ name: 'v', mountPath: 'data' }] },
+      'absolute',
+    ],
     ['bad namespace', { image: 'x', namespace: 'Team_A' }, 'DNS-1123'],
     ['unknown key', { image: 'x', imagee: 'y' } as PodTaskConfigInput, 'imagee'],
-    ['secret ref without key', { image: 'x', env: { A: { secretKeyRef: { name: 's' } } } } as unknown as PodTaskConfigInput, 'key'],
+    [
+      'secret ref without key',
+      { image: 'x', env: { A: { secretKeyRef: { name: 's' } } } } as unknown as PodTaskConfigInput,
+      'key',
+    ],
   ])('rejects %s', (_label, input, message) => {
     const r = podTaskConfigSchema.safeParse(input);
     expect(r.success).toBe(false);
@@ -177,7 +187,9 @@ describe('buildPodSpec', () => {
       nodeAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: {
           nodeSelectorTerms: [
-            { matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] }] },
+            {
+              matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64'] }],
+            },
           ],
         },
       },
@@ -307,13 +319,21 @@ describe('buildPodSpec', () => {
   it.each<[string, PodTaskConfigInput]>([
     ['minimal', { image: 'busybox' }],
     ['env only', { image: 'busybox', env: { A: 'b' } }],
-    ['numeric quantities', { image: 'busybox', resources: { limits: { cpu: 2, memory: 1048576 } } }],
+    [
+      'numeric quantities',
+      { image: 'busybox', resources: { limits: { cpu: 2, memory: 1048576 } } },
+    ],
     ['tolerations Exists', { image: 'busybox', tolerations: [{ operator: 'Exists' }] }],
-    ['configmap envFrom with prefix', { image: 'b', envFrom: [{ configMapRef: { name: 'c' }, prefix: 'C_' }] }],
+    [
+      'configmap envFrom with prefix',
+      { image: 'b', envFrom: [{ configMapRef: { name: 'c' }, prefix: 'C_' }] },
+    ],
     ['args without command', { image: 'busybox', args: ['echo', 'hi'] }],
   ])('produces an OpenAPI-valid pod: %s', (_label, input) => {
     for (const identity of [id, { ...id, mapIndex: 4, tryNumber: 3 }]) {
-      expect(() => validateOpenApi(buildPodSpec(identity, parse(input), { namespace: 'ns' }))).not.toThrow();
+      expect(() =>
+        validateOpenApi(buildPodSpec(identity, parse(input), { namespace: 'ns' })),
+      ).not.toThrow();
     }
   });
 
@@ -326,31 +346,134 @@ describe('buildPodSpec', () => {
 
 describe('classifyPodFailure', () => {
   const t = '2025-01-01T00:00:00Z';
-  type Case = [string, Record<string, unknown>, { code: string; retryable: boolean; reason: RegExp }];
+  type Case = [
+    string,
+    Record<string, unknown>,
+    { code: string; retryable: boolean; reason: RegExp },
+  ];
   const term = (terminated: Record<string, unknown>) => ({
     phase: 'Failed',
-    containerStatuses: [{ name: 'base', state: { terminated: { startedAt: t, finishedAt: t, ...terminated } } }],
+    containerStatuses: [
+      { name: 'base', state: { terminated: { startedAt: t, finishedAt: t, ...terminated } } },
+    ],
   });
   const wait = (reason: string, message?: string, extra: Record<string, unknown> = {}) => ({
     phase: 'Pending',
     containerStatuses: [{ name: 'base', state: { waiting: { reason, message } }, ...extra }],
   });
   const cases: Case[] = [
-    ['OOM', term({ exitCode: 137, reason: 'OOMKilled' }), { code: 'OOMKilled', retryable: true, reason: /^OOMKilled: container 'base' exceeded its memory limit of 64Mi \(exit 137\)$/ }],
-    ['exit code', term({ exitCode: 3, reason: 'Error', message: 'boom\n' }), { code: 'Error', retryable: true, reason: /^Error: container 'base' exited with code 3: boom$/ }],
-    ['signal', term({ exitCode: 143, reason: 'Error' }), { code: 'Error', retryable: true, reason: /killed by signal 15/ }],
-    ['start error', term({ exitCode: 128, reason: 'StartError', message: 'exec: "x": not found' }), { code: 'ContainerCannotRun', retryable: false, reason: /could not start: exec/ }],
-    ['image pull backoff', wait('ImagePullBackOff', 'Back-off pulling image "nope"'), { code: 'ImagePullBackOff', retryable: true, reason: /cannot pull image 'busybox'.*Back-off/ }],
-    ['err image pull', wait('ErrImagePull', 'not found'), { code: 'ImagePullBackOff', retryable: true, reason: /ErrImagePull/ }],
-    ['invalid image', wait('InvalidImageName'), { code: 'InvalidImageName', retryable: false, reason: /not a valid image/ }],
-    ['missing secret', wait('CreateContainerConfigError', 'secret "s" not found'), { code: 'CreateContainerConfigError', retryable: false, reason: /secret "s" not found/ }],
-    ['crash loop', wait('CrashLoopBackOff', 'back-off', { restartCount: 4, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }), { code: 'CrashLoopBackOff', retryable: true, reason: /keeps crashing \(4 restarts; last exit code 1 \(Error\)\)/ }],
-    ['unschedulable', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient cpu.' }] }, { code: 'Unschedulable', retryable: true, reason: /^Unschedulable: .*Insufficient cpu/ }],
-    ['evicted', { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' }, { code: 'Evicted', retryable: true, reason: /^Evicted: .*low on resource: memory/ }],
-    ['node lost', { phase: 'Failed', reason: 'NodeLost', message: 'Node n1 is unresponsive' }, { code: 'NodeLost', retryable: true, reason: /^NodeLost: .*unresponsive/ }],
-    ['deadline', { phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' }, { code: 'DeadlineExceeded', retryable: true, reason: /activeDeadlineSeconds \(30s\)/ }],
-    ['node shutdown', { phase: 'Failed', reason: 'Terminated', message: 'Pod was terminated in response to imminent node shutdown.' }, { code: 'NodeShutdown', retryable: true, reason: /node shut down/ }],
-    ['nothing known', { phase: 'Failed' }, { code: 'Unknown', retryable: true, reason: /phase Failed/ }],
+    [
+      'OOM',
+      term({ exitCode: 137, reason: 'OOMKilled' }),
+      {
+        code: 'OOMKilled',
+        retryable: true,
+        reason: /^OOMKilled: container 'base' exceeded its memory limit of 64Mi \(exit 137\)$/,
+      },
+    ],
+    [
+      'exit code',
+      term({ exitCode: 3, reason: 'Error', message: 'boom\n' }),
+      {
+        code: 'Error',
+        retryable: true,
+        reason: /^Error: container 'base' exited with code 3: boom$/,
+      },
+    ],
+    [
+      'signal',
+      term({ exitCode: 143, reason: 'Error' }),
+      { code: 'Error', retryable: true, reason: /killed by signal 15/ },
+    ],
+    [
+      'start error',
+      term({ exitCode: 128, reason: 'StartError', message: 'exec: "x": not found' }),
+      { code: 'ContainerCannotRun', retryable: false, reason: /could not start: exec/ },
+    ],
+    [
+      'image pull backoff',
+      wait('ImagePullBackOff', 'Back-off pulling image "nope"'),
+      {
+        code: 'ImagePullBackOff',
+        retryable: true,
+        reason: /cannot pull image 'busybox'.*Back-off/,
+      },
+    ],
+    [
+      'err image pull',
+      wait('ErrImagePull', 'not found'),
+      { code: 'ImagePullBackOff', retryable: true, reason: /ErrImagePull/ },
+    ],
+    [
+      'invalid image',
+      wait('InvalidImageName'),
+      { code: 'InvalidImageName', retryable: false, reason: /not a valid image/ },
+    ],
+    [
+      'missing secret',
+      wait('CreateContainerConfigError', 'secret "s" not found'),
+      { code: 'CreateContainerConfigError', retryable: false, reason: /secret "s" not found/ },
+    ],
+    [
+      'crash loop',
+      wait('CrashLoopBackOff', 'back-off', {
+        restartCount: 4,
+        lastState: { terminated: { exitCode: 1, reason: 'Error' } },
+      }),
+      {
+        code: 'CrashLoopBackOff',
+        retryable: true,
+        reason: /keeps crashing \(4 restarts; last exit code 1 \(Error\)\)/,
+      },
+    ],
+    [
+      'unschedulable',
+      {
+        phase: 'Pending',
+        conditions: [
+          {
+            type: 'PodScheduled',
+            status: 'False',
+            reason: 'Unschedulable',
+            message: '0/3 nodes are available: 3 Insufficient cpu.',
+          },
+        ],
+      },
+      { code: 'Unschedulable', retryable: true, reason: /^Unschedulable: .*Insufficient cpu/ },
+    ],
+    [
+      'evicted',
+      { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' },
+      { code: 'Evicted', retryable: true, reason: /^Evicted: .*low on resource: memory/ },
+    ],
+    [
+      'node lost',
+      { phase: 'Failed', reason: 'NodeLost', message: 'Node n1 is unresponsive' },
+      { code: 'NodeLost', retryable: true, reason: /^NodeLost: .*unresponsive/ },
+    ],
+    [
+      'deadline',
+      {
+        phase: 'Failed',
+        reason: 'DeadlineExceeded',
+        message: 'Pod was active on the node longer than the specified deadline',
+      },
+      { code: 'DeadlineExceeded', retryable: true, reason: /activeDeadlineSeconds \(30s\)/ },
+    ],
+    [
+      'node shutdown',
+      {
+        phase: 'Failed',
+        reason: 'Terminated',
+        message: 'Pod was terminated in response to imminent node shutdown.',
+      },
+      { code: 'NodeShutdown', retryable: true, reason: /node shut down/ },
+    ],
+    [
+      'nothing known',
+      { phase: 'Failed' },
+      { code: 'Unknown', retryable: true, reason: /phase Failed/ },
+    ],
   ];
   it.each(cases)('%s', (_label, status, expected) => {
     const pod = {

@@ -214,10 +214,7 @@ const quantity = z
     message: "must be a Kubernetes quantity such as '500m', '2', '256Mi', '1Gi'",
   });
 const resourceList = z
-  .record(
-    z.string().refine(isQualifiedKey, { message: 'must be a resource name' }),
-    quantity,
-  )
+  .record(z.string().refine(isQualifiedKey, { message: 'must be a resource name' }), quantity)
   .optional();
 const keyRef = z.strictObject({
   name: dnsSubdomain,
@@ -312,9 +309,7 @@ export const podTaskConfigSchema = z.strictObject({
     )
     .optional(),
   envFrom: z.array(envFromSource).optional(),
-  resources: z
-    .strictObject({ requests: resourceList, limits: resourceList })
-    .optional(),
+  resources: z.strictObject({ requests: resourceList, limits: resourceList }).optional(),
   nodeSelector: z.record(z.string(), z.string()).optional(),
   tolerations: z.array(toleration).optional(),
   /** A Kubernetes `Affinity` object, passed through (validated by the API server). */
@@ -362,7 +357,11 @@ export interface BuildPodSpecOptions {
   env?: Readonly<Record<string, string>>;
 }
 
-function buildEnv(id: PodTaskIdentity, config: PodTaskConfig, extra: Readonly<Record<string, string>>): V1EnvVar[] {
+function buildEnv(
+  id: PodTaskIdentity,
+  config: PodTaskConfig,
+  extra: Readonly<Record<string, string>>,
+): V1EnvVar[] {
   const env: V1EnvVar[] = [
     { name: 'UPDRAFT_DAG_ID', value: id.dagId },
     { name: 'UPDRAFT_RUN_ID', value: id.runId },
@@ -375,7 +374,8 @@ function buildEnv(id: PodTaskIdentity, config: PodTaskConfig, extra: Readonly<Re
   for (const [name, value] of Object.entries(extra)) env.push({ name, value });
   for (const [name, value] of Object.entries(config.env ?? {})) {
     if (typeof value === 'string') env.push({ name, value });
-    else if ('secretKeyRef' in value) env.push({ name, valueFrom: { secretKeyRef: { ...value.secretKeyRef } } });
+    else if ('secretKeyRef' in value)
+      env.push({ name, valueFrom: { secretKeyRef: { ...value.secretKeyRef } } });
     else env.push({ name, valueFrom: { configMapKeyRef: { ...value.configMapKeyRef } } });
   }
   return env;
@@ -477,7 +477,8 @@ export function buildPodSpec(
   if (config.tolerations) spec.tolerations = config.tolerations.map((t) => ({ ...t }));
   if (config.affinity) spec.affinity = structuredClone(config.affinity) as V1Affinity;
   if (config.volumes) spec.volumes = config.volumes.map((v) => structuredClone(v) as V1Volume);
-  if (config.imagePullSecrets) spec.imagePullSecrets = config.imagePullSecrets.map((name) => ({ name }));
+  if (config.imagePullSecrets)
+    spec.imagePullSecrets = config.imagePullSecrets.map((name) => ({ name }));
   if (config.activeDeadlineSeconds !== undefined) {
     spec.activeDeadlineSeconds = config.activeDeadlineSeconds;
   }
@@ -549,7 +550,11 @@ export function classifyPodFailure(
   const podMessage = status?.message ? `: ${clip(status.message)}` : '';
   switch (status?.reason) {
     case 'Evicted':
-      return { code: 'Evicted', reason: `Evicted: the pod was evicted from its node${podMessage}`, retryable: true };
+      return {
+        code: 'Evicted',
+        reason: `Evicted: the pod was evicted from its node${podMessage}`,
+        retryable: true,
+      };
     case 'NodeLost':
       return {
         code: 'NodeLost',

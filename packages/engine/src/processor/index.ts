@@ -3,17 +3,16 @@
  * records the results — DAGs, new immutable versions, and import errors — one file per
  * transaction, so one broken file never affects another.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { type DagSpec, dagVersionHash } from '@updraft/core/dag';
 import { nextRunInfo, parseSchedule } from '@updraft/core/schedule';
 import { type Queryable, rowsOf, schema } from '@updraft/db';
 import { and, eq, sql } from 'drizzle-orm';
 import type { EngineResources } from '../resources.ts';
-import { isDagFileName } from './load.ts';
+import { type FileStamp, findDagFiles } from './load.ts';
 import { type ParseMessage, parseDagFiles } from './parse.ts';
 
-export { isDagFileName, loadDagFile } from './load.ts';
+export { findDagFiles, isDagFileName, loadDagFile } from './load.ts';
 export { type ParseMessage, parseDagFiles } from './parse.ts';
 
 export interface DagProcessorOptions {
@@ -31,11 +30,6 @@ export interface SyncReport {
   removedFiles: number;
 }
 
-interface FileStamp {
-  mtimeMs: number;
-  size: number;
-}
-
 export class DagProcessor {
   readonly #r: EngineResources;
   readonly #opts: DagProcessorOptions;
@@ -47,29 +41,8 @@ export class DagProcessor {
     this.#opts = opts;
   }
 
-  /** Lists DAG files under the folder (recursively, skipping node_modules and dot folders). */
-  async listFiles(): Promise<Map<string, FileStamp>> {
-    const found = new Map<string, FileStamp>();
-    const walk = async (dir: string) => {
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw error;
-      }
-      for (const entry of entries) {
-        const path = join(dir, entry.name);
-        if (entry.isDirectory()) {
-          if (entry.name !== 'node_modules' && !entry.name.startsWith('.')) await walk(path);
-        } else if (entry.isFile() && isDagFileName(entry.name)) {
-          const s = await stat(path);
-          found.set(path, { mtimeMs: s.mtimeMs, size: s.size });
-        }
-      }
-    };
-    await walk(this.#opts.dagsFolder);
-    return found;
+  listFiles(): Promise<Map<string, FileStamp>> {
+    return findDagFiles(this.#opts.dagsFolder);
   }
 
   /** Parses files that changed since the last call (all of them the first time) and records them. */

@@ -3,8 +3,9 @@
  * the DAG processor's parse thread and by workers that run function tasks.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import type { Dirent } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Dag, isDag } from '@updraft/sdk';
 import { dagFromYaml } from '@updraft/sdk/yaml';
@@ -40,4 +41,34 @@ export async function loadDagFile(fileloc: string): Promise<LoadedDagFile> {
   const dags = Object.values(mod).filter(isDag);
   const unique = [...new Set(dags)];
   return { fileloc, sourceHash, dags: unique };
+}
+
+export interface FileStamp {
+  mtimeMs: number;
+  size: number;
+}
+
+/** DAG files under a folder (recursively, skipping node_modules and dot folders). */
+export async function findDagFiles(folder: string): Promise<Map<string, FileStamp>> {
+  const found = new Map<string, FileStamp>();
+  const walk = async (dir: string) => {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules' && !entry.name.startsWith('.')) await walk(path);
+      } else if (entry.isFile() && isDagFileName(entry.name)) {
+        const s = await stat(path);
+        found.set(path, { mtimeMs: s.mtimeMs, size: s.size });
+      }
+    }
+  };
+  await walk(folder);
+  return found;
 }

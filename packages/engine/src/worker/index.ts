@@ -12,7 +12,7 @@ import type { TaskType } from '@updraft/core/dag';
 import { assertNever } from '@updraft/core/errors';
 import { templateContext } from '@updraft/core/template';
 import { rowsOf, schema } from '@updraft/db';
-import { and, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts';
 import { CHANNELS, type EngineResources } from '../resources.ts';
 import { advanceRun } from '../runs.ts';
@@ -342,11 +342,12 @@ export class Worker {
   }
 
   async #pullXcom(runPk: number, taskId: string, key: string): Promise<unknown> {
-    const [row] = await this.#r.database.db
-      .select({ value: schema.xcoms.value })
-      .from(schema.xcoms)
-      .where(and(eq(schema.xcoms.dagRunId, runPk), eq(schema.xcoms.taskId, taskId), eq(schema.xcoms.key, key), eq(schema.xcoms.mapIndex, -1)));
-    return row?.value;
+    // Read as text and parse once: drivers disagree on decoding jsonb strings that look like JSON.
+    const [row] = rowsOf<{ value: string }>(
+      await this.#r.database.db.execute(sql`select value::text as value from xcoms
+        where dag_run_id = ${runPk} and task_id = ${taskId} and key = ${key} and map_index = -1`),
+    );
+    return row ? JSON.parse(row.value) : undefined;
   }
 
   async #pushXcom(claimed: Claimed, key: string, value: unknown): Promise<void> {

@@ -1,0 +1,39 @@
+/** updraft-api: the REST API and web UI. Stateless; scale it behind a load balancer. */
+import { createApp, serveApp } from '@updraft/api';
+import { createLogger, envFields, openEngine, parseEnv } from '@updraft/engine';
+import { z } from 'zod';
+
+const config = parseEnv(
+  z.object({
+    UPDRAFT_ENV: envFields.UPDRAFT_ENV,
+    LOG_LEVEL: envFields.LOG_LEVEL,
+    DATABASE_URL: envFields.DATABASE_URL.unwrap(),
+    UPDRAFT_TEAMS_FILE: envFields.UPDRAFT_TEAMS_FILE,
+    PORT: envFields.PORT,
+    HOST: envFields.HOST,
+    UPDRAFT_DB_POOL_SIZE: envFields.UPDRAFT_DB_POOL_SIZE,
+  }),
+  process.env,
+);
+
+const logger = createLogger({ level: config.LOG_LEVEL, component: 'api', environment: config.UPDRAFT_ENV });
+const resources = await openEngine({
+  databaseUrl: config.DATABASE_URL,
+  environment: config.UPDRAFT_ENV,
+  logger,
+  migrate: false,
+  teamsFile: config.UPDRAFT_TEAMS_FILE,
+  applicationName: 'updraft-api',
+  maxConnections: config.UPDRAFT_DB_POOL_SIZE,
+});
+const server = await serveApp(createApp(resources, { component: 'api' }), { port: config.PORT, hostname: config.HOST });
+logger.info({ port: server.port }, 'api ready');
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, async () => {
+    logger.info({ signal }, 'shutting down');
+    await server.close();
+    await resources.database.close();
+    process.exit(0);
+  });
+}

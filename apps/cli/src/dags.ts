@@ -1,0 +1,157 @@
+/** `updraft dags …` subcommands. */
+import { relative } from 'node:path';
+import { parseSchedule, describeSchedule } from '@updraft/core/schedule';
+import { TERMINAL_TASK_STATES } from '@updraft/core/state';
+import { schema } from '@updraft/db';
+import {
+  createLogger,
+  DagProcessor,
+  loadTeamsFile,
+  openEngine,
+  Operations,
+  Scheduler,
+  Worker,
+} from '@updraft/engine';
+import { findDagFiles, parseDagFiles } from '@updraft/engine/processor';
+import { asc, eq } from 'drizzle-orm';
+
+const out = (line = '') => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+export async function dagsList(opts: { dagsFolder: string; json: boolean }): Promise<number> {
+  const files = [...(await findDagFiles(opts.dagsFolder)).keys()].sort();
+  const results = await parseDagFiles(files, 30_000);
+  const dags = results.flatMap((r) => (r.kind === 'ok' ? r.specs.map((s) => ({ spec: s, fileloc: r.fileloc })) : []));
+  const errors = results.filter((r) => r.kind === 'error');
+  if (opts.json) {
+    out(
+      JSON.stringify({
+        dags: dags.map(({ spec, fileloc }) => ({ dag_id: spec.dagId, team: spec.team, schedule: spec.schedule, fileloc, tasks: spec.tasks.length })),
+        import_errors: errors.map((e) => ({ fileloc: e.fileloc, message: e.kind === 'error' ? e.message : '' })),
+      }),
+    );
+    return 0;
+  }
+  const rows = dags.map(({ spec, fileloc }) => [
+    spec.dagId,
+    spec.team,
+    describeSchedule(parseSchedule(spec.schedule, spec.timezone)),
+    String(spec.tasks.length),
+    relative(process.cwd(), fileloc),
+  ]);
+  const header = ['dag_id', 'team', 'schedule', 'tasks', 'file'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  out(line(header));
+  for (const row of rows) out(line(row));
+  if (errors.length > 0) {
+    err(`\n${errors.length} file(s) failed to load:`);
+    for (const e of errors) if (e.kind === 'error') err(`  ${e.message}`);
+  }
+  return 0;
+}
+
+export async function dagsTest(opts: {
+  dagId: string;
+  dagsFolder: string;
+  teamsFile: string;
+  conf: Record<string, unknown>;
+  timeoutMs: number;
+}): Promise<number> {
+  const logger = createLogger({ level: 'warn', component: 'dags-test', environment: 'local' });
+  const resources = await openEngine({ environment: 'local', logger, migrate: true, teamsFile: opts.teamsFile });
+  try {
+    const processor = new DagProcessor(resources, { dagsFolder: opts.dagsFolder, pauseNewDags: false });
+    await processor.sync();
+    const { db } = resources.database;
+    const [dag] = await db.select().from(schema.dags).where(eq(schema.dags.dagId, opts.dagId));
+    if (!dag) {
+      const errors = await db.select().from(schema.importErrors);
+      err(`DAG "${opts.dagId}" was not found in ${opts.dagsFolder}`);
+      for (const e of errors) err(`  import error: ${e.message}`);
+      const teams = (await loadTeamsFile(opts.teamsFile)).teams.map((t) => t.id).join(', ');
+      err(`  (teams known from ${opts.teamsFile}: ${teams})`);
+      return 1;
+    }
+    // Only the tested DAG runs: pause every other one so their schedules stay quiet.
+    await db.update(schema.dags).set({ isPaused: true });
+    await db.update(schema.dags).set({ isPaused: false }).where(eq(schema.dags.dagId, opts.dagId));
+    const ops = new Operations(resources);
+    const { runId } = await ops.triggerRun(opts.dagId, { actor: 'cli:dags-test', conf: opts.conf });
+    out(`running ${opts.dagId} (${runId})`);
+    const scheduler = new Scheduler(resources, { loopIntervalMs: 100 });
+    const worker = new Worker(resources, { concurrency: 8, pollIntervalMs: 100 });
+    const printed = new Set<string>();
+    resources.events.on('stateChanges', (changes) => {
+      for (const c of changes) {
+        if (c.entity === 'task_instance' && c.runId === runId && TERMINAL_TASK_STATES.has(c.to as never)) {
+          const key = `${c.taskId}#${c.tryNumber}`;
+          if (!printed.has(key)) {
+            printed.add(key);
+            out(`  ${c.taskId} try ${c.tryNumber}: ${c.to}${c.reason ? ` (${c.reason})` : ''}`);
+          }
+        }
+      }
+    });
+    await scheduler.start();
+    await worker.start();
+    const deadline = Date.now() + opts.timeoutMs;
+    let state = 'queued';
+    while (Date.now() < deadline) {
+      const [run] = await db.select().from(schema.dagRuns).where(eq(schema.dagRuns.runId, runId));
+      state = run?.state ?? 'missing';
+      if (state === 'success' || state === 'failed') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await worker.stop();
+    await scheduler.stop();
+    const tis = await db.select().from(schema.taskInstances).where(eq(schema.taskInstances.runId, runId)).orderBy(asc(schema.taskInstances.id));
+    out('');
+    for (const ti of tis) {
+      out(`── ${ti.taskId}: ${ti.state}${ti.tryNumber > 0 ? ` (try ${ti.tryNumber})` : ''}${ti.stateReason ? ` — ${ti.stateReason}` : ''}`);
+      const logs = await db.select().from(schema.taskLogs).where(eq(schema.taskLogs.taskInstanceId, ti.id)).orderBy(asc(schema.taskLogs.id));
+      for (const chunk of logs) for (const l of chunk.content.replace(/\n$/, '').split('\n')) out(`   [try ${chunk.tryNumber}] ${l}`);
+    }
+    out('');
+    out(`run ${runId}: ${state}`);
+    return state === 'success' ? 0 : 1;
+  } finally {
+    await resources.database.close();
+  }
+}
+
+async function callApi(apiUrl: string, path: string, init: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, apiUrl), { ...init, headers: { 'content-type': 'application/json' } });
+  } catch (error) {
+    throw new Error(`cannot reach the Updraft API at ${apiUrl} (is standalone running?): ${(error as Error).message}`);
+  }
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+export async function dagsTrigger(opts: { dagId: string; apiUrl: string; conf?: Record<string, unknown>; runId?: string }): Promise<number> {
+  const { status, body } = await callApi(opts.apiUrl, `/api/v1/dags/${encodeURIComponent(opts.dagId)}/dagRuns`, {
+    method: 'POST',
+    body: JSON.stringify({ ...(opts.conf && { conf: opts.conf }), ...(opts.runId && { dag_run_id: opts.runId }) }),
+  });
+  if (status !== 200) {
+    err(`trigger failed (${status}): ${String(body.message)}`);
+    return 1;
+  }
+  out(`triggered ${opts.dagId}: run ${String(body.dag_run_id)} (${String(body.state)})`);
+  return 0;
+}
+
+export async function setPausedViaApi(opts: { dagId: string; apiUrl: string; paused: boolean }): Promise<number> {
+  const { status, body } = await callApi(opts.apiUrl, `/api/v1/dags/${encodeURIComponent(opts.dagId)}`, {
+    method: 'PATCH',
+    body: JSON.stringify({ is_paused: opts.paused }),
+  });
+  if (status !== 200) {
+    err(`failed (${status}): ${String(body.message)}`);
+    return 1;
+  }
+  out(`${opts.dagId} is ${opts.paused ? 'paused' : 'active'}`);
+  return 0;
+}

@@ -1,0 +1,84 @@
+/**
+ * Standalone: scheduler, worker, DAG processor and API in one process, on embedded PGlite (data kept
+ * in a directory across restarts) or on PostgreSQL when DATABASE_URL is set. For laptops and demos.
+ */
+import { resolve } from 'node:path';
+import { createApp, serveApp } from '@updraft/api';
+import type { EnvironmentName } from '@updraft/core/environment';
+import { createLogger, DagProcessor, openEngine, redactUrl, Scheduler, Worker } from '@updraft/engine';
+import type { Level } from 'pino';
+
+export interface StandaloneOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  dagsFolder: string;
+  teamsFile: string;
+  databaseUrl: string | undefined;
+  environment: EnvironmentName;
+  logLevel: Level | 'silent';
+  workerConcurrency: number;
+  syncIntervalMs: number;
+  pretty: boolean;
+}
+
+export async function runStandalone(opts: StandaloneOptions): Promise<{ stop(): Promise<void>; port: number }> {
+  const logger = createLogger({ level: opts.logLevel, component: 'standalone', environment: opts.environment, pretty: opts.pretty });
+  const dataDir = resolve(opts.dataDir);
+  const dagsFolder = resolve(opts.dagsFolder);
+  const resources = await openEngine({
+    databaseUrl: opts.databaseUrl,
+    dataDir: `${dataDir}/pgdata`,
+    environment: opts.environment,
+    logger,
+    migrate: true,
+    teamsFile: opts.teamsFile,
+    applicationName: 'updraft-standalone',
+  });
+  const processor = new DagProcessor(resources, { dagsFolder, pauseNewDags: false, parseTimeoutMs: 30_000 });
+  const scheduler = new Scheduler(resources, { loopIntervalMs: 1000, zombieThresholdMs: 30_000 });
+  const worker = new Worker(resources, { concurrency: opts.workerConcurrency, heartbeatIntervalMs: 5000, shutdownGraceMs: 10_000 });
+
+  let syncing = false;
+  const sync = async () => {
+    if (syncing) return;
+    syncing = true;
+    try {
+      const report = await processor.sync();
+      if (report.parsed > 0 || report.removedFiles > 0) logger.info(report, 'DAG files synced');
+    } catch (error) {
+      logger.error({ err: error }, 'DAG folder sync failed');
+    } finally {
+      syncing = false;
+    }
+  };
+  await sync();
+  const syncTimer = setInterval(sync, opts.syncIntervalMs);
+  await scheduler.start();
+  await worker.start();
+  const server = await serveApp(createApp(resources, { component: 'standalone' }), { port: opts.port, hostname: opts.host });
+  logger.info(
+    {
+      url: `http://${opts.host}:${server.port}`,
+      database: opts.databaseUrl ? redactUrl(opts.databaseUrl) : `PGlite in ${dataDir}/pgdata`,
+      dagsFolder,
+    },
+    `Updraft standalone (${opts.environment}) is up on http://${opts.host}:${server.port}`,
+  );
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info('stopping');
+      clearInterval(syncTimer);
+      await server.close();
+      await worker.stop();
+      await scheduler.stop();
+      await resources.database.close();
+      logger.info('stopped');
+      logger.flush?.();
+    })();
+    return stopping;
+  };
+  return { stop, port: server.port };
+}

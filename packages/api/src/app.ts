@@ -1,0 +1,55 @@
+/**
+ * The Hono application: health endpoints, the REST API under /api/v1 and the web UI. Built from
+ * its dependencies so tests call it in-process with `app.request()`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DatabaseHandle } from '@updraft/db';
+import { type EngineResources, Operations } from '@updraft/engine';
+import { Hono } from 'hono';
+import type { Logger } from 'pino';
+import { errorResponse } from './errors.ts';
+import { healthRoutes } from './health.ts';
+import { v1Routes } from './routes/v1.ts';
+import { uiRoutes } from './ui/index.ts';
+
+export interface ApiDeps {
+  database: DatabaseHandle;
+  logger: Logger;
+  environment: string;
+  /** Which process serves this (api, standalone), reported by /healthz. */
+  component: string;
+  version?: string;
+}
+
+export function createApp(
+  resources: EngineResources,
+  opts: { component: string; version?: string; notReadyReason?: () => string | null },
+) {
+  const deps: ApiDeps = {
+    database: resources.database,
+    logger: resources.logger,
+    environment: resources.environment,
+    component: opts.component,
+    ...(opts.version && { version: opts.version }),
+  };
+  const ops = new Operations(resources);
+  const app = new Hono();
+
+  app.use('*', async (c, next) => {
+    const requestId = c.req.header('x-request-id') ?? randomUUID();
+    c.set('requestId' as never, requestId as never);
+    c.header('x-request-id', requestId);
+    await next();
+  });
+
+  app.route('/', healthRoutes({ ...deps, ...(opts.notReadyReason && { notReadyReason: opts.notReadyReason }) }));
+
+  app.route('/api/v1', v1Routes({ ...deps, ops }));
+  app.route('/', uiRoutes(deps));
+
+  app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((error, c) => errorResponse(error, c, deps.logger));
+  return app;
+}
+
+export type UpdraftApp = ReturnType<typeof createApp>;

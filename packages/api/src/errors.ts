@@ -1,0 +1,60 @@
+/**
+ * The one place errors become HTTP responses: domain errors keep their meaning (404, 409, 400,
+ * 403), validation errors name the field, and anything unexpected is logged with a request id and
+ * answered with a 500 that reveals nothing internal.
+ */
+import { DomainError } from '@updraft/core/errors';
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Logger } from 'pino';
+import { ZodError } from 'zod';
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  details?: unknown;
+  request_id?: string;
+}
+
+const STATUS: Record<DomainError['code'], ContentfulStatusCode> = {
+  not_found: 404,
+  conflict: 409,
+  invalid: 400,
+  forbidden: 403,
+  illegal_transition: 409,
+};
+
+export class BadRequest extends HTTPException {
+  readonly details: unknown;
+  constructor(message: string, details?: unknown) {
+    super(400, { message });
+    this.details = details;
+  }
+}
+
+export function zodDetails(error: ZodError): { field: string; message: string }[] {
+  return error.issues.map((i) => ({ field: i.path.join('.') || '(body)', message: i.message }));
+}
+
+export function errorResponse(error: unknown, c: Context, logger: Logger) {
+  if (error instanceof DomainError) {
+    return c.json<ErrorBody>({ error: error.code, message: error.message, details: error.details }, STATUS[error.code]);
+  }
+  if (error instanceof ZodError) {
+    const details = zodDetails(error);
+    return c.json<ErrorBody>(
+      { error: 'invalid', message: details.map((d) => `${d.field}: ${d.message}`).join('; '), details },
+      400,
+    );
+  }
+  if (error instanceof BadRequest) {
+    return c.json<ErrorBody>({ error: 'invalid', message: error.message, details: error.details }, 400);
+  }
+  if (error instanceof HTTPException) {
+    return c.json<ErrorBody>({ error: error.status === 404 ? 'not_found' : 'http_error', message: error.message || 'request failed' }, error.status);
+  }
+  const requestId = c.get('requestId' as never) as string | undefined;
+  logger.error({ err: error, requestId, path: c.req.path }, 'unhandled API error');
+  return c.json<ErrorBody>({ error: 'internal', message: 'internal error; see the server log', ...(requestId ? { request_id: requestId } : {}) }, 500);
+}

@@ -1,0 +1,235 @@
+/** The REST API under /api/v1, following Airflow's stable REST API paths. */
+import { TRIGGER_RULES } from '@updraft/core/dag';
+import { NotFoundError } from '@updraft/core/errors';
+import { RUN_STATES, TASK_STATES } from '@updraft/core/state';
+import { schema } from '@updraft/db';
+import type { Operations } from '@updraft/engine';
+import { and, asc, count, desc, eq, type SQL } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { ApiDeps } from '../app.ts';
+import { dagJson, eventJson, importErrorJson, runJson, taskInstanceJson } from '../serialize.ts';
+import { jsonBody, query } from '../validate.ts';
+
+const page = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+const dagIdParam = z.string().min(1).max(250);
+
+export function v1Routes(deps: ApiDeps & { ops: Operations }) {
+  const { db } = deps.database;
+  const app = new Hono();
+  const actor = () => 'api';
+
+  async function requireDag(dagId: string) {
+    const [dag] = await db.select().from(schema.dags).where(eq(schema.dags.dagId, dagIdParam.parse(dagId)));
+    if (!dag) throw new NotFoundError(`DAG "${dagId}" does not exist`);
+    return dag;
+  }
+
+  async function requireRun(dagId: string, runId: string) {
+    await requireDag(dagId);
+    const [run] = await db
+      .select()
+      .from(schema.dagRuns)
+      .where(and(eq(schema.dagRuns.dagId, dagId), eq(schema.dagRuns.runId, runId)));
+    if (!run) throw new NotFoundError(`DAG "${dagId}" has no run "${runId}"`);
+    return run;
+  }
+
+  app.get('/dags', async (c) => {
+    const q = query(c, page.extend({ team: z.string().optional(), paused: z.enum(['true', 'false']).optional(), only_active: z.enum(['true', 'false']).default('true') }));
+    const where: SQL[] = [];
+    if (q.only_active === 'true') where.push(eq(schema.dags.isActive, true));
+    if (q.team) where.push(eq(schema.dags.teamId, q.team));
+    if (q.paused) where.push(eq(schema.dags.isPaused, q.paused === 'true'));
+    const filter = where.length > 0 ? and(...where) : undefined;
+    const [rows, [total], importErrors] = await Promise.all([
+      db.select().from(schema.dags).where(filter).orderBy(asc(schema.dags.dagId)).limit(q.limit).offset(q.offset),
+      db.select({ n: count() }).from(schema.dags).where(filter),
+      db.select().from(schema.importErrors).orderBy(asc(schema.importErrors.fileloc)),
+    ]);
+    return c.json({
+      dags: rows.map(dagJson),
+      total_entries: total?.n ?? 0,
+      import_errors: importErrors.map(importErrorJson),
+    });
+  });
+
+  app.get('/importErrors', async (c) => {
+    const rows = await db.select().from(schema.importErrors).orderBy(asc(schema.importErrors.fileloc));
+    return c.json({ import_errors: rows.map(importErrorJson), total_entries: rows.length });
+  });
+
+  app.get('/dags/:dagId', async (c) => {
+    const dag = await requireDag(c.req.param('dagId'));
+    let tasks: unknown[] = [];
+    let version: unknown = null;
+    if (dag.latestVersionId != null) {
+      const [v] = await db.select().from(schema.dagVersions).where(eq(schema.dagVersions.id, dag.latestVersionId));
+      if (v) {
+        version = { dag_version_id: v.id, version_number: v.versionNumber, content_hash: v.contentHash, created_at: v.createdAt.toISOString() };
+        tasks = v.spec.tasks.map((t) => ({
+          task_id: t.taskId,
+          type: t.type,
+          upstream_task_ids: t.upstream,
+          downstream_task_ids: v.spec.tasks.filter((o) => o.upstream.includes(t.taskId)).map((o) => o.taskId),
+          trigger_rule: t.triggerRule,
+          retries: t.retries,
+          retry_delay_ms: t.retryDelayMs,
+          timeout_ms: t.timeoutMs,
+          pool: t.pool,
+          priority_weight: t.priorityWeight,
+          doc: t.doc,
+        }));
+      }
+    }
+    return c.json({ ...dagJson(dag), version, tasks });
+  });
+
+  app.patch('/dags/:dagId', async (c) => {
+    const dagId = c.req.param('dagId');
+    await requireDag(dagId);
+    const body = await jsonBody(c, z.strictObject({ is_paused: z.boolean() }));
+    await deps.ops.setPaused(dagId, body.is_paused, actor());
+    return c.json(dagJson(await requireDag(dagId)));
+  });
+
+  app.get('/dags/:dagId/versions', async (c) => {
+    const dag = await requireDag(c.req.param('dagId'));
+    const rows = await db.select().from(schema.dagVersions).where(eq(schema.dagVersions.dagId, dag.dagId)).orderBy(desc(schema.dagVersions.versionNumber));
+    return c.json({
+      dag_versions: rows.map((v) => ({ dag_version_id: v.id, version_number: v.versionNumber, content_hash: v.contentHash, created_at: v.createdAt.toISOString() })),
+      total_entries: rows.length,
+    });
+  });
+
+  app.post('/dags/:dagId/dagRuns', async (c) => {
+    const dagId = c.req.param('dagId');
+    await requireDag(dagId);
+    const body = await jsonBody(
+      c,
+      z.strictObject({
+        conf: z.record(z.string(), z.unknown()).optional(),
+        dag_run_id: z.string().regex(/^[A-Za-z0-9_.:+-]{1,250}$/, 'must be 1-250 letters, digits or _ . : + -').optional(),
+        logical_date: z.iso.datetime({ offset: true }).optional(),
+        note: z.string().max(1000).optional(),
+      }),
+    );
+    const { runId } = await deps.ops.triggerRun(dagId, {
+      actor: actor(),
+      ...(body.conf && { conf: body.conf }),
+      ...(body.dag_run_id && { runId: body.dag_run_id }),
+      ...(body.logical_date && { logicalDate: new Date(body.logical_date) }),
+      ...(body.note && { note: body.note }),
+    });
+    return c.json(runJson(await requireRun(dagId, runId)), 200);
+  });
+
+  app.get('/dags/:dagId/dagRuns', async (c) => {
+    const dagId = c.req.param('dagId');
+    await requireDag(dagId);
+    const q = query(c, page.extend({ state: z.enum(RUN_STATES).optional() }));
+    const filter = and(eq(schema.dagRuns.dagId, dagId), q.state ? eq(schema.dagRuns.state, q.state) : undefined);
+    const [rows, [total]] = await Promise.all([
+      db.select().from(schema.dagRuns).where(filter).orderBy(desc(schema.dagRuns.logicalDate), desc(schema.dagRuns.id)).limit(q.limit).offset(q.offset),
+      db.select({ n: count() }).from(schema.dagRuns).where(filter),
+    ]);
+    return c.json({ dag_runs: rows.map(runJson), total_entries: total?.n ?? 0 });
+  });
+
+  app.get('/dags/:dagId/dagRuns/:runId', async (c) => {
+    return c.json(runJson(await requireRun(c.req.param('dagId'), c.req.param('runId'))));
+  });
+
+  app.get('/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
+    const run = await requireRun(c.req.param('dagId'), c.req.param('runId'));
+    const q = query(c, page.extend({ state: z.enum(TASK_STATES).optional() }));
+    const filter = and(eq(schema.taskInstances.dagRunId, run.id), q.state ? eq(schema.taskInstances.state, q.state) : undefined);
+    const [rows, [total]] = await Promise.all([
+      db.select().from(schema.taskInstances).where(filter).orderBy(asc(schema.taskInstances.id)).limit(q.limit).offset(q.offset),
+      db.select({ n: count() }).from(schema.taskInstances).where(filter),
+    ]);
+    return c.json({ task_instances: rows.map(taskInstanceJson), total_entries: total?.n ?? 0 });
+  });
+
+  async function requireTaskInstance(dagId: string, runId: string, taskId: string) {
+    const run = await requireRun(dagId, runId);
+    const [ti] = await db
+      .select()
+      .from(schema.taskInstances)
+      .where(and(eq(schema.taskInstances.dagRunId, run.id), eq(schema.taskInstances.taskId, taskId), eq(schema.taskInstances.mapIndex, -1)));
+    if (!ti) throw new NotFoundError(`run "${runId}" of DAG "${dagId}" has no task "${taskId}"`);
+    return ti;
+  }
+
+  app.get('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId', async (c) => {
+    return c.json(taskInstanceJson(await requireTaskInstance(c.req.param('dagId'), c.req.param('runId'), c.req.param('taskId'))));
+  });
+
+  app.patch('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId', async (c) => {
+    const { dagId, runId, taskId } = c.req.param();
+    await requireTaskInstance(dagId, runId, taskId);
+    const body = await jsonBody(c, z.strictObject({ new_state: z.enum(['success', 'failed']) }));
+    await deps.ops.markTaskInstance(dagId, runId, taskId, body.new_state, actor());
+    return c.json(taskInstanceJson(await requireTaskInstance(dagId, runId, taskId)));
+  });
+
+  app.get('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:tryNumber', async (c) => {
+    const { dagId, runId, taskId } = c.req.param();
+    const tryNumber = z.coerce.number().int().min(1).safeParse(c.req.param('tryNumber'));
+    if (!tryNumber.success) return c.json({ error: 'invalid', message: 'try number must be a positive integer' }, 400);
+    const ti = await requireTaskInstance(dagId, runId, taskId);
+    if (tryNumber.data > Math.max(ti.tryNumber, 1)) {
+      throw new NotFoundError(`task "${taskId}" has had ${ti.tryNumber} tries; there is no try ${tryNumber.data}`);
+    }
+    const chunks = await db
+      .select({ content: schema.taskLogs.content })
+      .from(schema.taskLogs)
+      .where(and(eq(schema.taskLogs.taskInstanceId, ti.id), eq(schema.taskLogs.tryNumber, tryNumber.data)))
+      .orderBy(asc(schema.taskLogs.id));
+    const content = chunks.map((ch) => ch.content).join('');
+    if (c.req.header('accept')?.includes('text/plain')) return c.text(content);
+    return c.json({ dag_id: dagId, dag_run_id: runId, task_id: taskId, try_number: tryNumber.data, content });
+  });
+
+  app.post('/dags/:dagId/clearTaskInstances', async (c) => {
+    const dagId = c.req.param('dagId');
+    await requireDag(dagId);
+    const body = await jsonBody(
+      c,
+      z.strictObject({
+        dag_run_id: z.string().min(1),
+        task_ids: z.array(z.string().min(1)).min(1).optional(),
+        only_failed: z.boolean().default(false),
+        include_downstream: z.boolean().default(false),
+      }),
+    );
+    const { cleared } = await deps.ops.clearTaskInstances(dagId, body.dag_run_id, {
+      actor: actor(),
+      onlyFailed: body.only_failed,
+      downstream: body.include_downstream,
+      ...(body.task_ids && { taskIds: body.task_ids }),
+    });
+    return c.json({ task_instances: cleared.map((taskId) => ({ dag_id: dagId, dag_run_id: body.dag_run_id, task_id: taskId })) });
+  });
+
+  app.get('/dags/:dagId/events', async (c) => {
+    const dag = await requireDag(c.req.param('dagId'));
+    const q = query(c, page.extend({ dag_run_id: z.string().optional() }));
+    const rows = await db
+      .select()
+      .from(schema.events)
+      .where(and(eq(schema.events.dagId, dag.dagId), q.dag_run_id ? eq(schema.events.runId, q.dag_run_id) : undefined))
+      .orderBy(desc(schema.events.id))
+      .limit(q.limit)
+      .offset(q.offset);
+    return c.json({ events: rows.map(eventJson) });
+  });
+
+  app.get('/config', (c) => c.json({ environment: deps.environment, trigger_rules: TRIGGER_RULES }));
+
+  return app;
+}

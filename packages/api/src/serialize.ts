@@ -1,0 +1,102 @@
+/** JSON shapes of the API, Airflow-style snake_case. Only these fields ever leave the server. */
+import { describeSchedule, parseSchedule } from '@updraft/core/schedule';
+import type { schema } from '@updraft/db';
+
+type Dag = typeof schema.dags.$inferSelect;
+type Run = typeof schema.dagRuns.$inferSelect;
+type TaskInstance = typeof schema.taskInstances.$inferSelect;
+type ImportError = typeof schema.importErrors.$inferSelect;
+type Event = typeof schema.events.$inferSelect;
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+export function dagJson(d: Dag) {
+  let schedule_description: string;
+  try {
+    schedule_description = describeSchedule(parseSchedule(d.schedule, d.timezone));
+  } catch {
+    schedule_description = 'invalid schedule';
+  }
+  return {
+    dag_id: d.dagId,
+    team: d.teamId,
+    description: d.description,
+    tags: d.tags,
+    is_paused: d.isPaused,
+    is_active: d.isActive,
+    fileloc: d.fileloc,
+    schedule: d.schedule,
+    schedule_description,
+    timezone: d.timezone,
+    max_active_runs: d.maxActiveRuns,
+    max_active_tasks: d.maxActiveTasks,
+    latest_version_id: d.latestVersionId,
+    next_dagrun: iso(d.nextDagrun),
+    next_dagrun_data_interval_start: iso(d.nextDagrunDataIntervalStart),
+    next_dagrun_data_interval_end: iso(d.nextDagrunDataIntervalEnd),
+    next_dagrun_create_after: iso(d.nextDagrunCreateAfter),
+    last_parsed_at: iso(d.lastParsedAt),
+  };
+}
+
+export function runJson(r: Run) {
+  return {
+    dag_id: r.dagId,
+    dag_run_id: r.runId,
+    dag_version_id: r.dagVersionId,
+    run_type: r.runType,
+    state: r.state,
+    logical_date: iso(r.logicalDate),
+    data_interval_start: iso(r.dataIntervalStart),
+    data_interval_end: iso(r.dataIntervalEnd),
+    conf: r.conf,
+    triggered_by: r.triggeredBy,
+    note: r.note,
+    queued_at: iso(r.queuedAt),
+    start_date: iso(r.startDate),
+    end_date: iso(r.endDate),
+  };
+}
+
+export function taskInstanceJson(t: TaskInstance) {
+  return {
+    dag_id: t.dagId,
+    dag_run_id: t.runId,
+    task_id: t.taskId,
+    map_index: t.mapIndex,
+    state: t.state,
+    state_reason: t.stateReason,
+    try_number: t.tryNumber,
+    max_tries: t.maxRetries + 1,
+    operator: t.operator,
+    pool: t.pool,
+    priority_weight: t.priorityWeight,
+    queued_when: iso(t.queuedAt),
+    start_date: iso(t.startDate),
+    end_date: iso(t.endDate),
+    duration_ms: t.durationMs,
+    hostname: t.workerId,
+    next_attempt_at: iso(t.nextAttemptAt),
+  };
+}
+
+export function importErrorJson(e: ImportError) {
+  return { import_error_id: e.id, filename: e.fileloc, stack_trace: e.message, timestamp: iso(e.updatedAt) };
+}
+
+export function eventJson(e: Event) {
+  return {
+    event_id: e.id,
+    when: iso(e.at),
+    entity: e.entity,
+    dag_id: e.dagId,
+    dag_run_id: e.runId,
+    task_id: e.taskId,
+    map_index: e.mapIndex,
+    try_number: e.tryNumber,
+    from_state: e.fromState,
+    to_state: e.toState,
+    actor: e.actor,
+    reason: e.reason,
+  };
+}

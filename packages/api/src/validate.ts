@@ -1,0 +1,30 @@
+/** Request parsing with zod: a bad body, query or path parameter is a 400 naming the field. */
+import type { Context } from 'hono';
+import type { z } from 'zod';
+import { BadRequest, zodDetails } from './errors.ts';
+
+export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+  let raw: unknown = {};
+  const text = await c.req.text();
+  if (text.trim().length > 0) {
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      throw new BadRequest(`request body is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  return parse(schema, raw, 'body');
+}
+
+export function query<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
+  return parse(schema, c.req.query(), 'query');
+}
+
+function parse<S extends z.ZodType>(schema: S, raw: unknown, where: string): z.infer<S> {
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const details = zodDetails(result.error);
+    throw new BadRequest(`invalid ${where}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details);
+  }
+  return result.data;
+}

@@ -1,0 +1,103 @@
+/**
+ * Shared start-up pieces for the apps: a logger that names the component and environment, reading
+ * the environment's teams file, and opening the database with the engine's resources.
+ */
+import { readFile } from 'node:fs/promises';
+import { type EnvironmentName, teamsFileSchema, type TeamsFile } from '@updraft/core/environment';
+import { type DatabaseHandle, migrateDatabase, openDatabase } from '@updraft/db';
+import pino, { type Logger } from 'pino';
+import { parse } from 'yaml';
+import { EngineEvents, type EngineResources, systemClock } from './resources.ts';
+import { syncTeams } from './teams.ts';
+
+export interface LoggerOptions {
+  level: string;
+  component: string;
+  environment: EnvironmentName;
+  /** Human-readable output (standalone on a terminal). */
+  pretty?: boolean;
+}
+
+/** Every log line carries component and environment; secrets are redacted by key. */
+export function createLogger(opts: LoggerOptions): Logger {
+  return pino({
+    level: opts.level,
+    base: { component: opts.component, environment: opts.environment },
+    redact: {
+      paths: ['*.password', '*.token', '*.secret', '*.authorization', '*.databaseUrl', '*.DATABASE_URL', 'databaseUrl', 'DATABASE_URL'],
+      censor: '***',
+    },
+    ...(opts.pretty && {
+      transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname,component', translateTime: 'HH:MM:ss' } },
+    }),
+  });
+}
+
+export async function loadTeamsFile(path: string): Promise<TeamsFile> {
+  let raw: unknown;
+  try {
+    raw = parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`cannot read teams file ${path}: ${(error as Error).message}`);
+  }
+  const result = teamsFileSchema.safeParse(raw);
+  if (!result.success) {
+    throw new Error(
+      `invalid teams file ${path}: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return result.data;
+}
+
+export interface OpenEngineOptions {
+  databaseUrl?: string | undefined;
+  /** PGlite data directory when no database URL is given. */
+  dataDir?: string | undefined;
+  environment: EnvironmentName;
+  logger: Logger;
+  /** Apply migrations (standalone and tests); production runs `updraft db migrate` as a Job. */
+  migrate: boolean;
+  teamsFile?: string | undefined;
+  applicationName?: string;
+  maxConnections?: number;
+}
+
+/** Removes the password from a database URL for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+export async function openEngine(opts: OpenEngineOptions): Promise<EngineResources> {
+  let database: DatabaseHandle;
+  try {
+    database = await openDatabase({
+      url: opts.databaseUrl,
+      dataDir: opts.dataDir,
+      applicationName: opts.applicationName,
+      maxConnections: opts.maxConnections,
+    });
+  } catch (error) {
+    throw new Error(
+      `cannot open the database (${opts.databaseUrl ? redactUrl(opts.databaseUrl) : `PGlite at ${opts.dataDir ?? 'memory'}`}): ${(error as Error).message}`,
+    );
+  }
+  if (opts.migrate) await migrateDatabase(database);
+  const resources: EngineResources = {
+    database,
+    clock: systemClock,
+    logger: opts.logger,
+    events: new EngineEvents(),
+    environment: opts.environment,
+  };
+  if (opts.teamsFile) {
+    const teams = await loadTeamsFile(opts.teamsFile);
+    await syncTeams(resources, teams.teams);
+  }
+  return resources;
+}

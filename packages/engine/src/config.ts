@@ -1,0 +1,49 @@
+/**
+ * Pieces of the apps' environment schemas. Each app declares its own zod schema from these and
+ * parses process.env once at start-up; a bad variable stops the process with a message naming it.
+ */
+import { environmentNameSchema } from '@updraft/core/environment';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+export const envFields = {
+  UPDRAFT_ENV: environmentNameSchema.default('local'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  UPDRAFT_TEAMS_FILE: z.string().min(1).optional(),
+  UPDRAFT_DAGS_FOLDER: z.string().min(1),
+  UPDRAFT_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).default(8081),
+  UPDRAFT_DAGS_PAUSED_AT_CREATION: bool.default(true),
+  UPDRAFT_DAG_SYNC_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
+  UPDRAFT_SCHEDULER_LOOP_MS: z.coerce.number().int().min(10).default(1000),
+  UPDRAFT_ZOMBIE_THRESHOLD_MS: z.coerce.number().int().min(1000).default(60_000),
+  UPDRAFT_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(16),
+  UPDRAFT_WORKER_POLL_MS: z.coerce.number().int().min(10).default(2000),
+  UPDRAFT_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  UPDRAFT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+} as const;
+
+export class ConfigError extends Error {}
+
+/** Parses an environment with `schema`; throws ConfigError listing every bad variable. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = issue.path.join('.');
+    const value = env[name];
+    const shown = value === undefined ? 'not set' : name.includes('URL') || name.includes('SECRET') ? 'set' : `"${value}"`;
+    return `  ${name} (${shown}): ${issue.message}`;
+  });
+  return ((): never => {
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  })();
+}
