@@ -16,7 +16,11 @@ const config = parseEnv(
   process.env,
 );
 
-const logger = createLogger({ level: config.LOG_LEVEL, component: 'api', environment: config.UPDRAFT_ENV });
+const logger = createLogger({
+  level: config.LOG_LEVEL,
+  component: 'api',
+  environment: config.UPDRAFT_ENV,
+});
 const resources = await openEngine({
   databaseUrl: config.DATABASE_URL,
   environment: config.UPDRAFT_ENV,
@@ -26,7 +30,10 @@ const resources = await openEngine({
   applicationName: 'updraft-api',
   maxConnections: config.UPDRAFT_DB_POOL_SIZE,
 });
-const server = await serveApp(createApp(resources, { component: 'api' }), { port: config.PORT, hostname: config.HOST });
+const server = await serveApp(createApp(resources, { component: 'api' }), {
+  port: config.PORT,
+  hostname: config.HOST,
+});
 logger.info({ port: server.port }, 'api ready');
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

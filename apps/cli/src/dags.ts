@@ -1,14 +1,14 @@
 /** `updraft dags …` subcommands. */
 import { relative } from 'node:path';
-import { parseSchedule, describeSchedule } from '@updraft/core/schedule';
+import { describeSchedule, parseSchedule } from '@updraft/core/schedule';
 import { TERMINAL_TASK_STATES } from '@updraft/core/state';
 import { schema } from '@updraft/db';
 import {
   createLogger,
   DagProcessor,
   loadTeamsFile,
-  openEngine,
   Operations,
+  openEngine,
   Scheduler,
   Worker,
 } from '@updraft/engine';
@@ -21,13 +21,24 @@ const err = (line: string) => process.stderr.write(`${line}\n`);
 export async function dagsList(opts: { dagsFolder: string; json: boolean }): Promise<number> {
   const files = [...(await findDagFiles(opts.dagsFolder)).keys()].sort();
   const results = await parseDagFiles(files, 30_000);
-  const dags = results.flatMap((r) => (r.kind === 'ok' ? r.specs.map((s) => ({ spec: s, fileloc: r.fileloc })) : []));
+  const dags = results.flatMap((r) =>
+    r.kind === 'ok' ? r.specs.map((s) => ({ spec: s, fileloc: r.fileloc })) : [],
+  );
   const errors = results.filter((r) => r.kind === 'error');
   if (opts.json) {
     out(
       JSON.stringify({
-        dags: dags.map(({ spec, fileloc }) => ({ dag_id: spec.dagId, team: spec.team, schedule: spec.schedule, fileloc, tasks: spec.tasks.length })),
-        import_errors: errors.map((e) => ({ fileloc: e.fileloc, message: e.kind === 'error' ? e.message : '' })),
+        dags: dags.map(({ spec, fileloc }) => ({
+          dag_id: spec.dagId,
+          team: spec.team,
+          schedule: spec.schedule,
+          fileloc,
+          tasks: spec.tasks.length,
+        })),
+        import_errors: errors.map((e) => ({
+          fileloc: e.fileloc,
+          message: e.kind === 'error' ? e.message : '',
+        })),
       }),
     );
     return 0;
@@ -41,7 +52,11 @@ export async function dagsList(opts: { dagsFolder: string; json: boolean }): Pro
   ]);
   const header = ['dag_id', 'team', 'schedule', 'tasks', 'file'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   out(line(header));
   for (const row of rows) out(line(row));
   if (errors.length > 0) {
@@ -59,9 +74,17 @@ export async function dagsTest(opts: {
   timeoutMs: number;
 }): Promise<number> {
   const logger = createLogger({ level: 'warn', component: 'dags-test', environment: 'local' });
-  const resources = await openEngine({ environment: 'local', logger, migrate: true, teamsFile: opts.teamsFile });
+  const resources = await openEngine({
+    environment: 'local',
+    logger,
+    migrate: true,
+    teamsFile: opts.teamsFile,
+  });
   try {
-    const processor = new DagProcessor(resources, { dagsFolder: opts.dagsFolder, pauseNewDags: false });
+    const processor = new DagProcessor(resources, {
+      dagsFolder: opts.dagsFolder,
+      pauseNewDags: false,
+    });
     await processor.sync();
     const { db } = resources.database;
     const [dag] = await db.select().from(schema.dags).where(eq(schema.dags.dagId, opts.dagId));
@@ -84,7 +107,11 @@ export async function dagsTest(opts: {
     const printed = new Set<string>();
     resources.events.on('stateChanges', (changes) => {
       for (const c of changes) {
-        if (c.entity === 'task_instance' && c.runId === runId && TERMINAL_TASK_STATES.has(c.to as never)) {
+        if (
+          c.entity === 'task_instance' &&
+          c.runId === runId &&
+          TERMINAL_TASK_STATES.has(c.to as never)
+        ) {
           const key = `${c.taskId}#${c.tryNumber}`;
           if (!printed.has(key)) {
             printed.add(key);
@@ -105,12 +132,24 @@ export async function dagsTest(opts: {
     }
     await worker.stop();
     await scheduler.stop();
-    const tis = await db.select().from(schema.taskInstances).where(eq(schema.taskInstances.runId, runId)).orderBy(asc(schema.taskInstances.id));
+    const tis = await db
+      .select()
+      .from(schema.taskInstances)
+      .where(eq(schema.taskInstances.runId, runId))
+      .orderBy(asc(schema.taskInstances.id));
     out('');
     for (const ti of tis) {
-      out(`── ${ti.taskId}: ${ti.state}${ti.tryNumber > 0 ? ` (try ${ti.tryNumber})` : ''}${ti.stateReason ? ` — ${ti.stateReason}` : ''}`);
-      const logs = await db.select().from(schema.taskLogs).where(eq(schema.taskLogs.taskInstanceId, ti.id)).orderBy(asc(schema.taskLogs.id));
-      for (const chunk of logs) for (const l of chunk.content.replace(/\n$/, '').split('\n')) out(`   [try ${chunk.tryNumber}] ${l}`);
+      out(
+        `── ${ti.taskId}: ${ti.state}${ti.tryNumber > 0 ? ` (try ${ti.tryNumber})` : ''}${ti.stateReason ? ` — ${ti.stateReason}` : ''}`,
+      );
+      const logs = await db
+        .select()
+        .from(schema.taskLogs)
+        .where(eq(schema.taskLogs.taskInstanceId, ti.id))
+        .orderBy(asc(schema.taskLogs.id));
+      for (const chunk of logs)
+        for (const l of chunk.content.replace(/\n$/, '').split('\n'))
+          out(`   [try ${chunk.tryNumber}] ${l}`);
     }
     out('');
     out(`run ${runId}: ${state}`);
@@ -120,21 +159,42 @@ export async function dagsTest(opts: {
   }
 }
 
-async function callApi(apiUrl: string, path: string, init: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
+async function callApi(
+  apiUrl: string,
+  path: string,
+  init: RequestInit,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   let res: Response;
   try {
-    res = await fetch(new URL(path, apiUrl), { ...init, headers: { 'content-type': 'application/json' } });
+    res = await fetch(new URL(path, apiUrl), {
+      ...init,
+      headers: { 'content-type': 'application/json' },
+    });
   } catch (error) {
-    throw new Error(`cannot reach the Updraft API at ${apiUrl} (is standalone running?): ${(error as Error).message}`);
+    throw new Error(
+      `cannot reach the Updraft API at ${apiUrl} (is standalone running?): ${(error as Error).message}`,
+    );
   }
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-export async function dagsTrigger(opts: { dagId: string; apiUrl: string; conf?: Record<string, unknown>; runId?: string }): Promise<number> {
-  const { status, body } = await callApi(opts.apiUrl, `/api/v1/dags/${encodeURIComponent(opts.dagId)}/dagRuns`, {
-    method: 'POST',
-    body: JSON.stringify({ ...(opts.conf && { conf: opts.conf }), ...(opts.runId && { dag_run_id: opts.runId }) }),
-  });
+export async function dagsTrigger(opts: {
+  dagId: string;
+  apiUrl: string;
+  conf?: Record<string, unknown>;
+  runId?: string;
+}): Promise<number> {
+  const { status, body } = await callApi(
+    opts.apiUrl,
+    `/api/v1/dags/${encodeURIComponent(opts.dagId)}/dagRuns`,
+    {
+      method: 'POST',
+      body: JSON.stringify({
+        ...(opts.conf && { conf: opts.conf }),
+        ...(opts.runId && { dag_run_id: opts.runId }),
+      }),
+    },
+  );
   if (status !== 200) {
     err(`trigger failed (${status}): ${String(body.message)}`);
     return 1;
@@ -143,11 +203,19 @@ export async function dagsTrigger(opts: { dagId: string; apiUrl: string; conf?: 
   return 0;
 }
 
-export async function setPausedViaApi(opts: { dagId: string; apiUrl: string; paused: boolean }): Promise<number> {
-  const { status, body } = await callApi(opts.apiUrl, `/api/v1/dags/${encodeURIComponent(opts.dagId)}`, {
-    method: 'PATCH',
-    body: JSON.stringify({ is_paused: opts.paused }),
-  });
+export async function setPausedViaApi(opts: {
+  dagId: string;
+  apiUrl: string;
+  paused: boolean;
+}): Promise<number> {
+  const { status, body } = await callApi(
+    opts.apiUrl,
+    `/api/v1/dags/${encodeURIComponent(opts.dagId)}`,
+    {
+      method: 'PATCH',
+      body: JSON.stringify({ is_paused: opts.paused }),
+    },
+  );
   if (status !== 200) {
     err(`failed (${status}): ${String(body.message)}`);
     return 1;

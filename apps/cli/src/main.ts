@@ -1,8 +1,9 @@
 /**
  * The `updraft` command. Thin: each subcommand parses its options and calls into the packages.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+
 import { envFields, parseEnv } from '@updraft/engine';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { dagsList, dagsTest, dagsTrigger, setPausedViaApi } from './dags.ts';
 import { dbMigrate } from './db.ts';
@@ -27,7 +28,8 @@ const env = parseEnv(
 
 const int = (name: string) => (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`${name} must be a non-negative integer`);
   return n;
 };
 
@@ -38,7 +40,8 @@ const jsonObject = (value: string): Record<string, unknown> => {
   } catch (error) {
     throw new InvalidArgumentError(`not valid JSON: ${(error as Error).message}`);
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InvalidArgumentError('conf must be a JSON object');
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new InvalidArgumentError('conf must be a JSON object');
   return parsed as Record<string, unknown>;
 };
 
@@ -49,14 +52,37 @@ const program = new Command()
 
 program
   .command('standalone')
-  .description('run scheduler, worker and API (with the web UI) in one process on embedded PGlite, or on DATABASE_URL')
+  .description(
+    'run scheduler, worker and API (with the web UI) in one process on embedded PGlite, or on DATABASE_URL',
+  )
   .option('--port <port>', 'HTTP port', int('port'), env.PORT)
   .option('--host <host>', 'address to listen on', env.HOST)
-  .option('--data-dir <dir>', 'where PGlite keeps its data (ignored with DATABASE_URL)', env.UPDRAFT_DATA_DIR)
-  .option('--dags-folder <dir>', 'folder of DAG files, reloaded when files change', env.UPDRAFT_DAGS_FOLDER)
-  .option('--teams-file <file>', 'teams.yaml declaring the teams that own DAGs', env.UPDRAFT_TEAMS_FILE)
-  .option('--concurrency <n>', 'worker concurrency', int('concurrency'), env.UPDRAFT_WORKER_CONCURRENCY)
-  .addOption(new Option('--log-format <format>', 'log format').choices(['pretty', 'json']).default(process.stdout.isTTY ? 'pretty' : 'json'))
+  .option(
+    '--data-dir <dir>',
+    'where PGlite keeps its data (ignored with DATABASE_URL)',
+    env.UPDRAFT_DATA_DIR,
+  )
+  .option(
+    '--dags-folder <dir>',
+    'folder of DAG files, reloaded when files change',
+    env.UPDRAFT_DAGS_FOLDER,
+  )
+  .option(
+    '--teams-file <file>',
+    'teams.yaml declaring the teams that own DAGs',
+    env.UPDRAFT_TEAMS_FILE,
+  )
+  .option(
+    '--concurrency <n>',
+    'worker concurrency',
+    int('concurrency'),
+    env.UPDRAFT_WORKER_CONCURRENCY,
+  )
+  .addOption(
+    new Option('--log-format <format>', 'log format')
+      .choices(['pretty', 'json'])
+      .default(process.stdout.isTTY ? 'pretty' : 'json'),
+  )
   .action(async (o) => {
     const standalone = await runStandalone({
       port: o.port,
@@ -81,7 +107,11 @@ program
 const db = program.command('db').description('database maintenance');
 db.command('migrate')
   .description('apply database migrations (DATABASE_URL, or the standalone PGlite data directory)')
-  .option('--data-dir <dir>', 'PGlite data directory when DATABASE_URL is not set', env.UPDRAFT_DATA_DIR)
+  .option(
+    '--data-dir <dir>',
+    'PGlite data directory when DATABASE_URL is not set',
+    env.UPDRAFT_DATA_DIR,
+  )
   .action(async (o) => {
     await dbMigrate({ databaseUrl: env.DATABASE_URL, dataDir: `${o.dataDir}/pgdata` });
   });
@@ -99,7 +129,9 @@ dags
 dags
   .command('test')
   .argument('<dag_id>', 'the DAG to run')
-  .description('run one DAG run in this process on a throwaway database, printing each task state and log')
+  .description(
+    'run one DAG run in this process on a throwaway database, printing each task state and log',
+  )
   .option('--dags-folder <dir>', 'folder of DAG files', env.UPDRAFT_DAGS_FOLDER)
   .option('--teams-file <file>', 'teams.yaml', env.UPDRAFT_TEAMS_FILE)
   .option('--conf <json>', 'run conf (a JSON object)', jsonObject)

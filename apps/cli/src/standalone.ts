@@ -5,7 +5,14 @@
 import { resolve } from 'node:path';
 import { createApp, serveApp } from '@updraft/api';
 import type { EnvironmentName } from '@updraft/core/environment';
-import { createLogger, DagProcessor, openEngine, redactUrl, Scheduler, Worker } from '@updraft/engine';
+import {
+  createLogger,
+  DagProcessor,
+  openEngine,
+  redactUrl,
+  Scheduler,
+  Worker,
+} from '@updraft/engine';
 import type { Level } from 'pino';
 
 export interface StandaloneOptions {
@@ -22,8 +29,15 @@ export interface StandaloneOptions {
   pretty: boolean;
 }
 
-export async function runStandalone(opts: StandaloneOptions): Promise<{ stop(): Promise<void>; port: number }> {
-  const logger = createLogger({ level: opts.logLevel, component: 'standalone', environment: opts.environment, pretty: opts.pretty });
+export async function runStandalone(
+  opts: StandaloneOptions,
+): Promise<{ stop(): Promise<void>; port: number }> {
+  const logger = createLogger({
+    level: opts.logLevel,
+    component: 'standalone',
+    environment: opts.environment,
+    pretty: opts.pretty,
+  });
   const dataDir = resolve(opts.dataDir);
   const dagsFolder = resolve(opts.dagsFolder);
   const resources = await openEngine({
@@ -35,9 +49,17 @@ export async function runStandalone(opts: StandaloneOptions): Promise<{ stop(): 
     teamsFile: opts.teamsFile,
     applicationName: 'updraft-standalone',
   });
-  const processor = new DagProcessor(resources, { dagsFolder, pauseNewDags: false, parseTimeoutMs: 30_000 });
+  const processor = new DagProcessor(resources, {
+    dagsFolder,
+    pauseNewDags: false,
+    parseTimeoutMs: 30_000,
+  });
   const scheduler = new Scheduler(resources, { loopIntervalMs: 1000, zombieThresholdMs: 30_000 });
-  const worker = new Worker(resources, { concurrency: opts.workerConcurrency, heartbeatIntervalMs: 5000, shutdownGraceMs: 10_000 });
+  const worker = new Worker(resources, {
+    concurrency: opts.workerConcurrency,
+    heartbeatIntervalMs: 5000,
+    shutdownGraceMs: 10_000,
+  });
 
   let syncing = false;
   const sync = async () => {
@@ -56,7 +78,10 @@ export async function runStandalone(opts: StandaloneOptions): Promise<{ stop(): 
   const syncTimer = setInterval(sync, opts.syncIntervalMs);
   await scheduler.start();
   await worker.start();
-  const server = await serveApp(createApp(resources, { component: 'standalone' }), { port: opts.port, hostname: opts.host });
+  const server = await serveApp(createApp(resources, { component: 'standalone' }), {
+    port: opts.port,
+    hostname: opts.host,
+  });
   logger.info(
     {
       url: `http://${opts.host}:${server.port}`,

@@ -3,7 +3,14 @@
  * against one database. Serves /healthz and /readyz on UPDRAFT_HEALTH_PORT.
  */
 import { createHealthApp, serveApp } from '@updraft/api';
-import { createLogger, DagProcessor, envFields, openEngine, parseEnv, Scheduler } from '@updraft/engine';
+import {
+  createLogger,
+  DagProcessor,
+  envFields,
+  openEngine,
+  parseEnv,
+  Scheduler,
+} from '@updraft/engine';
 import { z } from 'zod';
 
 const config = parseEnv(
@@ -23,7 +30,11 @@ const config = parseEnv(
   process.env,
 );
 
-const logger = createLogger({ level: config.LOG_LEVEL, component: 'scheduler', environment: config.UPDRAFT_ENV });
+const logger = createLogger({
+  level: config.LOG_LEVEL,
+  component: 'scheduler',
+  environment: config.UPDRAFT_ENV,
+});
 const resources = await openEngine({
   databaseUrl: config.DATABASE_URL,
   environment: config.UPDRAFT_ENV,
@@ -62,7 +73,9 @@ const health = await serveApp(
     database: resources.database,
     notReadyReason: () => {
       const last = scheduler.lastPassAt;
-      return last && Date.now() - last.getTime() > stuckAfterMs ? `no scheduling pass since ${last.toISOString()}` : null;
+      return last && Date.now() - last.getTime() > stuckAfterMs
+        ? `no scheduling pass since ${last.toISOString()}`
+        : null;
     },
   }),
   { port: config.UPDRAFT_HEALTH_PORT, hostname: '0.0.0.0' },

@@ -20,7 +20,11 @@ const config = parseEnv(
   process.env,
 );
 
-const logger = createLogger({ level: config.LOG_LEVEL, component: 'worker', environment: config.UPDRAFT_ENV });
+const logger = createLogger({
+  level: config.LOG_LEVEL,
+  component: 'worker',
+  environment: config.UPDRAFT_ENV,
+});
 const resources = await openEngine({
   databaseUrl: config.DATABASE_URL,
   environment: config.UPDRAFT_ENV,
@@ -36,7 +40,11 @@ const worker = new Worker(resources, {
 });
 await worker.start();
 const health = await serveApp(
-  createHealthApp({ component: 'worker', environment: config.UPDRAFT_ENV, database: resources.database }),
+  createHealthApp({
+    component: 'worker',
+    environment: config.UPDRAFT_ENV,
+    database: resources.database,
+  }),
   { port: config.UPDRAFT_HEALTH_PORT, hostname: '0.0.0.0' },
 );
 logger.info({ healthPort: health.port }, 'worker ready');

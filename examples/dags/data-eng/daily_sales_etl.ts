@@ -18,7 +18,8 @@ export default dag(
   },
   (d) => {
     const extract = d.shell('extract', {
-      command: 'echo "extracting sales for {{ ds }}"; printf \'[{"sku":"a","qty":3},{"sku":"b","qty":5}]\'; echo',
+      command:
+        'echo "extracting sales for {{ ds }}"; printf \'[{"sku":"a","qty":3},{"sku":"b","qty":5}]\'; echo',
     });
     const transform = d.fn('transform', async (ctx) => {
       const raw = await ctx.pull(extract);

@@ -15,7 +15,8 @@ export default dag(
     const orders = d.shell('check_orders', { command: 'echo "orders table is fresh"' });
     const customers = d.shell('check_customers', { command: 'echo "customers table is fresh"' });
     d.shell('summarize', {
-      command: 'echo "all freshness checks done for {{ data_interval_start }} - {{ data_interval_end }}"',
+      command:
+        'echo "all freshness checks done for {{ data_interval_start }} - {{ data_interval_end }}"',
       upstream: [orders, customers],
       triggerRule: 'none_failed_min_one_success',
     });

@@ -26,7 +26,9 @@ export default dag(
           const data = await ctx.pull(prepare);
           const epochs = Number(ctx.params.epochs ?? 3);
           const score = 0.7 + i * 0.05 + epochs * 0.01;
-          ctx.log(`trained ${model} on ${data?.train} rows for ${epochs} epochs: score ${score.toFixed(2)}`);
+          ctx.log(
+            `trained ${model} on ${data?.train} rows for ${epochs} epochs: score ${score.toFixed(2)}`,
+          );
           return { model, score };
         },
         { upstream: [prepare], retries: 1, retryDelay: '5s' },

@@ -20,12 +20,19 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
   const post = (path: string, body: unknown, method = 'POST') =>
-    json(path, { method, body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    json(path, {
+      method,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
 
   beforeAll(async () => {
     h = await createEngineHarness(kind);
     await h.writeDag('etl.ts', DAG);
-    await h.writeDag('broken.ts', "import { dag } from '@updraft/sdk';\nexport default dag({ id: 'broken', team: 'data-eng', schedule: 'every day' }, (d) => { d.shell('a', { command: 'true' }); });\n");
+    await h.writeDag(
+      'broken.ts',
+      "import { dag } from '@updraft/sdk';\nexport default dag({ id: 'broken', team: 'data-eng', schedule: 'every day' }, (d) => { d.shell('a', { command: 'true' }); });\n",
+    );
     await h.processor.sync();
     app = createApp(h.resources, { component: 'api' });
     h.worker().start();
@@ -36,7 +43,11 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
   });
 
   it('serves health endpoints naming the environment', async () => {
-    expect((await json('/healthz')).body).toMatchObject({ status: 'ok', environment: 'local', component: 'api' });
+    expect((await json('/healthz')).body).toMatchObject({
+      status: 'ok',
+      environment: 'local',
+      component: 'api',
+    });
     expect((await json('/readyz')).status).toBe(200);
   });
 
@@ -53,17 +64,38 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
     const { body } = await json('/api/v1/dags/etl');
     expect(body.team).toBe('data-eng');
     expect(body.tasks).toEqual([
-      expect.objectContaining({ task_id: 'extract', upstream_task_ids: [], downstream_task_ids: ['load'], type: 'shell' }),
-      expect.objectContaining({ task_id: 'load', upstream_task_ids: ['extract'], downstream_task_ids: [], type: 'function' }),
+      expect.objectContaining({
+        task_id: 'extract',
+        upstream_task_ids: [],
+        downstream_task_ids: ['load'],
+        type: 'shell',
+      }),
+      expect.objectContaining({
+        task_id: 'load',
+        upstream_task_ids: ['extract'],
+        downstream_task_ids: [],
+        type: 'function',
+      }),
     ]);
   });
 
   it('triggers a run with conf that reaches success, with task instances and logs', async () => {
-    const created = await post('/api/v1/dags/etl/dagRuns', { conf: { rows: 7 }, dag_run_id: 'api_run_1' });
+    const created = await post('/api/v1/dags/etl/dagRuns', {
+      conf: { rows: 7 },
+      dag_run_id: 'api_run_1',
+    });
     expect(created.status).toBe(200);
-    expect(created.body).toMatchObject({ dag_run_id: 'api_run_1', run_type: 'manual', conf: { rows: 7 } });
-    await waitFor(async () => (await json('/api/v1/dags/etl/dagRuns/api_run_1')).body.state === 'success', { what: 'run success' });
-    const tis = (await json('/api/v1/dags/etl/dagRuns/api_run_1/taskInstances')).body.task_instances as { task_id: string; state: string; try_number: number }[];
+    expect(created.body).toMatchObject({
+      dag_run_id: 'api_run_1',
+      run_type: 'manual',
+      conf: { rows: 7 },
+    });
+    await waitFor(
+      async () => (await json('/api/v1/dags/etl/dagRuns/api_run_1')).body.state === 'success',
+      { what: 'run success' },
+    );
+    const tis = (await json('/api/v1/dags/etl/dagRuns/api_run_1/taskInstances')).body
+      .task_instances as { task_id: string; state: string; try_number: number }[];
     expect(tis.map((t) => [t.task_id, t.state, t.try_number])).toEqual([
       ['extract', 'success', 1],
       ['load', 'success', 1],
@@ -71,7 +103,11 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
     const log = await json('/api/v1/dags/etl/dagRuns/api_run_1/taskInstances/extract/logs/1');
     expect(log.body.content).toContain('rows=7');
     // Besides the manual run, catchup=false gave exactly one scheduled run: the latest whole day.
-    const runs = (await json('/api/v1/dags/etl/dagRuns')).body.dag_runs as { run_type: string; logical_date: string; data_interval_end: string }[];
+    const runs = (await json('/api/v1/dags/etl/dagRuns')).body.dag_runs as {
+      run_type: string;
+      logical_date: string;
+      data_interval_end: string;
+    }[];
     const scheduled = runs.filter((r) => r.run_type === 'scheduled');
     const today = new Date(new Date().toISOString().slice(0, 10));
     expect(scheduled).toEqual([
@@ -86,18 +122,28 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
   });
 
   it('clears a task instance so it runs again with the next try number', async () => {
-    const cleared = await post('/api/v1/dags/etl/clearTaskInstances', { dag_run_id: 'api_run_1', task_ids: ['load'] });
+    const cleared = await post('/api/v1/dags/etl/clearTaskInstances', {
+      dag_run_id: 'api_run_1',
+      task_ids: ['load'],
+    });
     expect(cleared.status).toBe(200);
-    await waitFor(async () => {
-      const ti = (await json('/api/v1/dags/etl/dagRuns/api_run_1/taskInstances/load')).body;
-      return ti.state === 'success' && ti.try_number === 2;
-    }, { what: 'cleared task to run again' });
+    await waitFor(
+      async () => {
+        const ti = (await json('/api/v1/dags/etl/dagRuns/api_run_1/taskInstances/load')).body;
+        return ti.state === 'success' && ti.try_number === 2;
+      },
+      { what: 'cleared task to run again' },
+    );
     expect((await json('/api/v1/dags/etl/dagRuns/api_run_1')).body.state).toBe('success');
   });
 
   it('pauses and unpauses a DAG', async () => {
-    expect((await post('/api/v1/dags/etl', { is_paused: true }, 'PATCH')).body.is_paused).toBe(true);
-    expect((await post('/api/v1/dags/etl', { is_paused: false }, 'PATCH')).body.is_paused).toBe(false);
+    expect((await post('/api/v1/dags/etl', { is_paused: true }, 'PATCH')).body.is_paused).toBe(
+      true,
+    );
+    expect((await post('/api/v1/dags/etl', { is_paused: false }, 'PATCH')).body.is_paused).toBe(
+      false,
+    );
   });
 
   it.each([
@@ -107,13 +153,47 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
     ['malformed JSON', () => post('/api/v1/dags/etl/dagRuns', '{"conf":'), 400, /not valid JSON/],
     ['conf not an object', () => post('/api/v1/dags/etl/dagRuns', { conf: [1, 2] }), 400, /conf/],
     ['unknown field', () => post('/api/v1/dags/etl/dagRuns', { confx: {} }), 400, /confx/],
-    ['bad logical date', () => post('/api/v1/dags/etl/dagRuns', { logical_date: 'yesterday' }), 400, /logical_date/],
-    ['bad pause body', () => post('/api/v1/dags/etl', { is_paused: 'yes' }, 'PATCH'), 400, /is_paused/],
+    [
+      'bad logical date',
+      () => post('/api/v1/dags/etl/dagRuns', { logical_date: 'yesterday' }),
+      400,
+      /logical_date/,
+    ],
+    [
+      'bad pause body',
+      () => post('/api/v1/dags/etl', { is_paused: 'yes' }, 'PATCH'),
+      400,
+      /is_paused/,
+    ],
     ['bad paging', () => json('/api/v1/dags?limit=0'), 400, /limit/],
-    ['bad try number', () => json('/api/v1/dags/etl/dagRuns/api_run_1/taskInstances/extract/logs/zero'), 400, /try number/],
-    ['missing try', () => json('/api/v1/dags/etl/dagRuns/api_run_1/taskInstances/extract/logs/9'), 404, /no try 9/],
-    ['clear unknown task', () => post('/api/v1/dags/etl/clearTaskInstances', { dag_run_id: 'api_run_1', task_ids: ['ghost'] }), 400, /no task "ghost"/],
-    ['bad run id', () => post('/api/v1/dags/etl/dagRuns', { dag_run_id: 'has spaces' }), 400, /dag_run_id/],
+    [
+      'bad try number',
+      () => json('/api/v1/dags/etl/dagRuns/api_run_1/taskInstances/extract/logs/zero'),
+      400,
+      /try number/,
+    ],
+    [
+      'missing try',
+      () => json('/api/v1/dags/etl/dagRuns/api_run_1/taskInstances/extract/logs/9'),
+      404,
+      /no try 9/,
+    ],
+    [
+      'clear unknown task',
+      () =>
+        post('/api/v1/dags/etl/clearTaskInstances', {
+          dag_run_id: 'api_run_1',
+          task_ids: ['ghost'],
+        }),
+      400,
+      /no task "ghost"/,
+    ],
+    [
+      'bad run id',
+      () => post('/api/v1/dags/etl/dagRuns', { dag_run_id: 'has spaces' }),
+      400,
+      /dag_run_id/,
+    ],
   ])('answers %s with a clear 4xx', async (_name, call, status, message) => {
     const res = await call();
     expect(res.status).toBe(status);

@@ -42,12 +42,17 @@ export function createApp(
     await next();
   });
 
-  app.route('/', healthRoutes({ ...deps, ...(opts.notReadyReason && { notReadyReason: opts.notReadyReason }) }));
+  app.route(
+    '/',
+    healthRoutes({ ...deps, ...(opts.notReadyReason && { notReadyReason: opts.notReadyReason }) }),
+  );
 
   app.route('/api/v1', v1Routes({ ...deps, ops }));
   app.route('/', uiRoutes(deps));
 
-  app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) =>
+    c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404),
+  );
   app.onError((error, c) => errorResponse(error, c, deps.logger));
   return app;
 }

@@ -39,22 +39,45 @@ export function zodDetails(error: ZodError): { field: string; message: string }[
 
 export function errorResponse(error: unknown, c: Context, logger: Logger) {
   if (error instanceof DomainError) {
-    return c.json<ErrorBody>({ error: error.code, message: error.message, details: error.details }, STATUS[error.code]);
+    return c.json<ErrorBody>(
+      { error: error.code, message: error.message, details: error.details },
+      STATUS[error.code],
+    );
   }
   if (error instanceof ZodError) {
     const details = zodDetails(error);
     return c.json<ErrorBody>(
-      { error: 'invalid', message: details.map((d) => `${d.field}: ${d.message}`).join('; '), details },
+      {
+        error: 'invalid',
+        message: details.map((d) => `${d.field}: ${d.message}`).join('; '),
+        details,
+      },
       400,
     );
   }
   if (error instanceof BadRequest) {
-    return c.json<ErrorBody>({ error: 'invalid', message: error.message, details: error.details }, 400);
+    return c.json<ErrorBody>(
+      { error: 'invalid', message: error.message, details: error.details },
+      400,
+    );
   }
   if (error instanceof HTTPException) {
-    return c.json<ErrorBody>({ error: error.status === 404 ? 'not_found' : 'http_error', message: error.message || 'request failed' }, error.status);
+    return c.json<ErrorBody>(
+      {
+        error: error.status === 404 ? 'not_found' : 'http_error',
+        message: error.message || 'request failed',
+      },
+      error.status,
+    );
   }
   const requestId = c.get('requestId' as never) as string | undefined;
   logger.error({ err: error, requestId, path: c.req.path }, 'unhandled API error');
-  return c.json<ErrorBody>({ error: 'internal', message: 'internal error; see the server log', ...(requestId ? { request_id: requestId } : {}) }, 500);
+  return c.json<ErrorBody>(
+    {
+      error: 'internal',
+      message: 'internal error; see the server log',
+      ...(requestId ? { request_id: requestId } : {}),
+    },
+    500,
+  );
 }

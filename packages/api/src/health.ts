@@ -2,8 +2,9 @@
  * /healthz (liveness: the process is up) and /readyz (readiness: it can do its work — the database
  * answers, and for a scheduler its loop is not stuck). Every app serves these.
  */
-import { sql } from 'drizzle-orm';
+
 import type { DatabaseHandle } from '@updraft/db';
+import { sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 
 export interface HealthOptions {
@@ -34,6 +35,8 @@ export function healthRoutes(opts: HealthOptions) {
 
 export function createHealthApp(opts: HealthOptions) {
   const app = healthRoutes(opts);
-  app.notFound((c) => c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) =>
+    c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404),
+  );
   return app;
 }

@@ -1,3 +1,3 @@
 export { type ApiDeps, createApp, type UpdraftApp } from './app.ts';
-export { serveApp } from './serve.ts';
 export { createHealthApp, type HealthOptions } from './health.ts';
+export { serveApp } from './serve.ts';

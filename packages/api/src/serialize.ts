@@ -81,7 +81,12 @@ export function taskInstanceJson(t: TaskInstance) {
 }
 
 export function importErrorJson(e: ImportError) {
-  return { import_error_id: e.id, filename: e.fileloc, stack_trace: e.message, timestamp: iso(e.updatedAt) };
+  return {
+    import_error_id: e.id,
+    filename: e.fileloc,
+    stack_trace: e.message,
+    timestamp: iso(e.updatedAt),
+  };
 }
 
 export function eventJson(e: Event) {

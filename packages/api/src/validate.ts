@@ -24,7 +24,10 @@ function parse<S extends z.ZodType>(schema: S, raw: unknown, where: string): z.i
   const result = schema.safeParse(raw);
   if (!result.success) {
     const details = zodDetails(result.error);
-    throw new BadRequest(`invalid ${where}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details);
+    throw new BadRequest(
+      `invalid ${where}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`,
+      details,
+    );
   }
   return result.data;
 }

@@ -179,10 +179,20 @@ export function dagIssues(
   for (const task of spec.tasks) {
     for (const up of task.upstream) {
       if (!ids.has(up)) {
-        issues.push({ dagId, taskId: task.taskId, field: 'upstream', message: `unknown upstream task "${up}"` });
+        issues.push({
+          dagId,
+          taskId: task.taskId,
+          field: 'upstream',
+          message: `unknown upstream task "${up}"`,
+        });
       }
       if (up === task.taskId) {
-        issues.push({ dagId, taskId: task.taskId, field: 'upstream', message: 'a task cannot depend on itself' });
+        issues.push({
+          dagId,
+          taskId: task.taskId,
+          field: 'upstream',
+          message: 'a task cannot depend on itself',
+        });
       }
     }
     const configSchema = extraConfig[task.type] ?? TASK_CONFIG_SCHEMAS[task.type];
@@ -202,7 +212,12 @@ export function dagIssues(
   }
   const cycle = findCycle(spec.tasks);
   if (cycle) {
-    issues.push({ dagId, taskId: cycle[0], field: 'upstream', message: `cycle detected: ${cycle.join(' → ')}` });
+    issues.push({
+      dagId,
+      taskId: cycle[0],
+      field: 'upstream',
+      message: `cycle detected: ${cycle.join(' → ')}`,
+    });
   }
   return issues;
 }
@@ -218,7 +233,9 @@ export function validateDagSpec(
 }
 
 /** Returns one cycle as a path of task ids (first id repeated at the end), or null. */
-export function findCycle(tasks: readonly { taskId: string; upstream: readonly string[] }[]): string[] | null {
+export function findCycle(
+  tasks: readonly { taskId: string; upstream: readonly string[] }[],
+): string[] | null {
   const upstreamOf = new Map(tasks.map((t) => [t.taskId, t.upstream]));
   const state = new Map<string, 'visiting' | 'done'>();
   const stack: string[] = [];
@@ -249,7 +266,9 @@ export function findCycle(tasks: readonly { taskId: string; upstream: readonly s
 }
 
 /** Task ids in an order where every task comes after all of its upstream tasks. */
-export function topologicalOrder(tasks: readonly { taskId: string; upstream: readonly string[] }[]): string[] {
+export function topologicalOrder(
+  tasks: readonly { taskId: string; upstream: readonly string[] }[],
+): string[] {
   const order: string[] = [];
   const seen = new Set<string>();
   const byId = new Map(tasks.map((t) => [t.taskId, t]));
@@ -264,7 +283,9 @@ export function topologicalOrder(tasks: readonly { taskId: string; upstream: rea
 }
 
 /** task id → ids of its direct downstream tasks. */
-export function downstreamMap(tasks: readonly { taskId: string; upstream: readonly string[] }[]): Map<string, string[]> {
+export function downstreamMap(
+  tasks: readonly { taskId: string; upstream: readonly string[] }[],
+): Map<string, string[]> {
   const map = new Map<string, string[]>(tasks.map((t) => [t.taskId, []]));
   for (const t of tasks) for (const up of t.upstream) map.get(up)?.push(t.taskId);
   return map;
@@ -320,5 +341,9 @@ export function canonicalJson(value: unknown): string {
  * carry code the spec cannot show.
  */
 export function dagVersionHash(spec: DagSpec, sourceHash: string): string {
-  return createHash('sha256').update(canonicalJson(spec)).update('\0').update(sourceHash).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(spec))
+    .update('\0')
+    .update(sourceHash)
+    .digest('hex');
 }

@@ -5,13 +5,21 @@ import type { TaskState } from './state.ts';
 
 const NOW = new Date('2026-01-10T12:00:00Z');
 
-const task = (taskId: string, upstream: string[] = [], triggerRule: TriggerRule = 'all_success') => ({
+const task = (
+  taskId: string,
+  upstream: string[] = [],
+  triggerRule: TriggerRule = 'all_success',
+) => ({
   taskId,
   upstream,
   triggerRule,
 });
 
-const ti = (taskId: string, state: TaskState, nextAttemptAt: Date | null = null): TaskInstanceSnapshot => ({
+const ti = (
+  taskId: string,
+  state: TaskState,
+  nextAttemptAt: Date | null = null,
+): TaskInstanceSnapshot => ({
   taskId,
   state,
   nextAttemptAt,

@@ -71,7 +71,10 @@ export function decideRun(
         decisions.schedule.push({ taskId, reason: `${ti.state} delay has passed` });
         states.set(taskId, 'scheduled');
       } else {
-        decisions.waiting.push({ taskId, reason: `${ti.state} until ${ti.nextAttemptAt.toISOString()}` });
+        decisions.waiting.push({
+          taskId,
+          reason: `${ti.state} until ${ti.nextAttemptAt.toISOString()}`,
+        });
       }
       continue;
     }
@@ -134,7 +137,7 @@ export function retryDelay(
   const base = task.retryDelayMs * 2 ** Math.max(0, tryNumber - 1);
   let hash = 0;
   for (const ch of `${jitterKey}#${tryNumber}`) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
-  const jittered = base / 2 + (hash % 1000) / 1000 * (base / 2);
+  const jittered = base / 2 + ((hash % 1000) / 1000) * (base / 2);
   const cap = task.maxRetryDelayMs ?? 24 * 3_600_000;
   return Math.round(Math.min(jittered, cap));
 }

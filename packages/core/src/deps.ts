@@ -77,7 +77,10 @@ export interface DepCheck {
 const ready = (reason: string): TriggerDecision => ({ outcome: 'ready', reason });
 const wait = (reason: string): TriggerDecision => ({ outcome: 'wait', reason });
 const skip = (reason: string): TriggerDecision => ({ outcome: 'skip', reason });
-const upstreamFailed = (reason: string): TriggerDecision => ({ outcome: 'upstream_failed', reason });
+const upstreamFailed = (reason: string): TriggerDecision => ({
+  outcome: 'upstream_failed',
+  reason,
+});
 
 /** Airflow's trigger-rule semantics (airflow/ti_deps/deps/trigger_rule_dep.py), from counts. */
 export function evaluateTriggerRule(rule: TriggerRule, c: UpstreamCounts): TriggerDecision {
@@ -92,21 +95,26 @@ export function evaluateTriggerRule(rule: TriggerRule, c: UpstreamCounts): Trigg
       if (c.success + c.removed >= c.total) return ready('all upstream tasks succeeded');
       return wait(`all_success: waiting for upstream (${summary})`);
     case 'all_failed':
-      if (c.success > 0 || c.skipped > 0) return skip(`all_failed: an upstream task did not fail (${summary})`);
+      if (c.success > 0 || c.skipped > 0)
+        return skip(`all_failed: an upstream task did not fail (${summary})`);
       if (allDone) return ready('all upstream tasks failed');
       return wait(`all_failed: waiting for upstream (${summary})`);
     case 'all_done':
-      return allDone ? ready('all upstream tasks are done') : wait(`all_done: waiting for upstream (${summary})`);
+      return allDone
+        ? ready('all upstream tasks are done')
+        : wait(`all_done: waiting for upstream (${summary})`);
     case 'all_done_min_one_success':
       // Airflow 3.1: any skipped upstream skips the task at once; all done without a success
       // is upstream_failed.
-      if (c.skipped > 0) return skip(`all_done_min_one_success: an upstream task was skipped (${summary})`);
+      if (c.skipped > 0)
+        return skip(`all_done_min_one_success: an upstream task was skipped (${summary})`);
       if (!allDone) return wait(`all_done_min_one_success: waiting for upstream (${summary})`);
       return c.success > 0
         ? ready('all upstream tasks are done and one succeeded')
         : upstreamFailed(`all_done_min_one_success: no upstream task succeeded (${summary})`);
     case 'all_skipped':
-      if (c.success > 0 || failures > 0) return skip(`all_skipped: an upstream task was not skipped (${summary})`);
+      if (c.success > 0 || failures > 0)
+        return skip(`all_skipped: an upstream task was not skipped (${summary})`);
       if (allDone) return ready('all upstream tasks were skipped');
       return wait(`all_skipped: waiting for upstream (${summary})`);
     case 'one_success':
@@ -130,7 +138,8 @@ export function evaluateTriggerRule(rule: TriggerRule, c: UpstreamCounts): Trigg
       if (allDone) return ready('no upstream task failed');
       return wait(`none_failed: waiting for upstream (${summary})`);
     case 'none_failed_min_one_success':
-      if (failures > 0) return upstreamFailed(`none_failed_min_one_success: an upstream task failed (${summary})`);
+      if (failures > 0)
+        return upstreamFailed(`none_failed_min_one_success: an upstream task failed (${summary})`);
       if (allDone) {
         return c.skipped >= c.total
           ? skip(`none_failed_min_one_success: every upstream task was skipped (${summary})`)

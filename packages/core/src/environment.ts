@@ -11,12 +11,18 @@ export const environmentNameSchema = z.enum(ENVIRONMENTS);
 /** Kubernetes-style quantity such as "500m", "2", "4Gi". */
 const quantity = z
   .string()
-  .regex(/^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/, 'must be a Kubernetes quantity like "500m" or "4Gi"');
+  .regex(
+    /^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/,
+    'must be a Kubernetes quantity like "500m" or "4Gi"',
+  );
 
 /** Team ids double as Kubernetes label values and namespace suffixes, so they follow DNS-1123. */
 export const teamIdSchema = z
   .string()
-  .regex(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, 'must be lowercase letters, digits and dashes (DNS-1123), at most 40 characters');
+  .regex(
+    /^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/,
+    'must be lowercase letters, digits and dashes (DNS-1123), at most 40 characters',
+  );
 
 export const teamSchema = z.strictObject({
   id: teamIdSchema,
@@ -45,7 +51,11 @@ export const teamsFileSchema = z
     const seen = new Set<string>();
     for (const [i, team] of file.teams.entries()) {
       if (seen.has(team.id)) {
-        ctx.addIssue({ code: 'custom', path: ['teams', i, 'id'], message: `duplicate team id "${team.id}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['teams', i, 'id'],
+          message: `duplicate team id "${team.id}"`,
+        });
       }
       seen.add(team.id);
     }

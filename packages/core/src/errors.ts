@@ -3,7 +3,12 @@
  * them to HTTP statuses in one place (packages/api/src/errors.ts).
  */
 
-export type DomainErrorCode = 'not_found' | 'conflict' | 'invalid' | 'forbidden' | 'illegal_transition';
+export type DomainErrorCode =
+  | 'not_found'
+  | 'conflict'
+  | 'invalid'
+  | 'forbidden'
+  | 'illegal_transition';
 
 export class DomainError extends Error {
   readonly code: DomainErrorCode;

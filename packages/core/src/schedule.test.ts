@@ -188,7 +188,11 @@ describe('nextRunInfo: cron data intervals', () => {
   it('without catchup, a start date in the future is respected', () => {
     const info = nextRunInfo(
       daily,
-      opts({ startDate: d('2026-02-01T00:00:00Z'), catchup: false, now: d('2026-01-10T12:00:00Z') }),
+      opts({
+        startDate: d('2026-02-01T00:00:00Z'),
+        catchup: false,
+        now: d('2026-01-10T12:00:00Z'),
+      }),
     );
     expect(info?.logicalDate.toISOString()).toBe('2026-02-01T00:00:00.000Z');
   });
@@ -218,7 +222,9 @@ describe('nextRunInfo: cron data intervals', () => {
 
 describe('nextRunInfo: none, @once and intervals', () => {
   it('a manual-only DAG is never scheduled', () => {
-    expect(nextRunInfo(parseSchedule(null), opts({ startDate: d('2026-01-01T00:00:00Z') }))).toBeNull();
+    expect(
+      nextRunInfo(parseSchedule(null), opts({ startDate: d('2026-01-01T00:00:00Z') })),
+    ).toBeNull();
   });
 
   it('@once runs exactly once, at the start date', () => {
@@ -239,17 +245,23 @@ describe('nextRunInfo: none, @once and intervals', () => {
 
   it('an interval schedule chains fixed-length intervals from the start date', () => {
     const runs = chain(parseSchedule('6h'), { startDate: d('2026-01-01T00:00:00Z') }, 3);
-    expect(runs.map((r) => [r.dataInterval.start.toISOString(), r.runAfter.toISOString()])).toEqual([
-      ['2026-01-01T00:00:00.000Z', '2026-01-01T06:00:00.000Z'],
-      ['2026-01-01T06:00:00.000Z', '2026-01-01T12:00:00.000Z'],
-      ['2026-01-01T12:00:00.000Z', '2026-01-01T18:00:00.000Z'],
-    ]);
+    expect(runs.map((r) => [r.dataInterval.start.toISOString(), r.runAfter.toISOString()])).toEqual(
+      [
+        ['2026-01-01T00:00:00.000Z', '2026-01-01T06:00:00.000Z'],
+        ['2026-01-01T06:00:00.000Z', '2026-01-01T12:00:00.000Z'],
+        ['2026-01-01T12:00:00.000Z', '2026-01-01T18:00:00.000Z'],
+      ],
+    );
   });
 
   it('an interval schedule without catchup skips to the latest completed interval', () => {
     const info = nextRunInfo(
       parseSchedule('6h'),
-      opts({ startDate: d('2026-01-01T00:00:00Z'), catchup: false, now: d('2026-01-02T01:00:00Z') }),
+      opts({
+        startDate: d('2026-01-01T00:00:00Z'),
+        catchup: false,
+        now: d('2026-01-02T01:00:00Z'),
+      }),
     );
     expect(iso(info)).toMatchObject({
       start: '2026-01-01T18:00:00.000Z',
@@ -276,9 +288,19 @@ describe('nextRunInfo: none, @once and intervals', () => {
 
 describe('nextRunInfo across DST changes', () => {
   const localDay = (date: Date, timeZone: string) =>
-    new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(date);
+    new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    }).format(date);
   const localTime = (date: Date, timeZone: string) =>
-    new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(date);
+    new Intl.DateTimeFormat('en-GB', {
+      timeZone,
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    }).format(date);
 
   // [timezone, cron, start date, expected local days, expected local times, interval hours]
   it.each<[string, string, string, string[], string[], number[]]>([
@@ -353,9 +375,9 @@ describe('nextRunInfo across DST changes', () => {
     const runs = chain(parseSchedule(cron, tz), { startDate: d(start) }, 5);
     expect(runs.map((r) => localDay(r.logicalDate, tz))).toEqual(days);
     expect(runs.map((r) => localTime(r.logicalDate, tz))).toEqual(times);
-    expect(runs.map((r) => (r.dataInterval.end.getTime() - r.dataInterval.start.getTime()) / 3_600_000)).toEqual(
-      hours,
-    );
+    expect(
+      runs.map((r) => (r.dataInterval.end.getTime() - r.dataInterval.start.getTime()) / 3_600_000),
+    ).toEqual(hours);
     for (const [i, run] of runs.entries()) {
       if (i > 0) expect(run.dataInterval.start).toEqual(runs[i - 1]!.dataInterval.end);
     }
@@ -366,7 +388,11 @@ describe('nextRunInfo across DST changes', () => {
     // 30 March 2026 05:00 CEST: the latest completed interval is 29 March 03:00 → 30 March 02:00.
     const info = nextRunInfo(
       schedule,
-      opts({ startDate: d('2026-01-01T00:00:00Z'), catchup: false, now: d('2026-03-30T03:00:00Z') }),
+      opts({
+        startDate: d('2026-01-01T00:00:00Z'),
+        catchup: false,
+        now: d('2026-03-30T03:00:00Z'),
+      }),
     );
     expect(localDay(info!.logicalDate, 'Europe/Berlin')).toBe('2026-03-29');
     expect(info?.runAfter.toISOString()).toBe('2026-03-30T00:00:00.000Z');
@@ -399,8 +425,18 @@ describe('manualRunInterval', () => {
       '2026-01-10T15:20:00Z',
       ['2026-01-10T14:20:00.000Z', '2026-01-10T15:20:00.000Z'],
     ],
-    ['@once: empty interval', parseSchedule('@once'), '2026-01-10T15:20:00Z', ['2026-01-10T15:20:00.000Z', '2026-01-10T15:20:00.000Z']],
-    ['none: empty interval', parseSchedule(null), '2026-01-10T15:20:00Z', ['2026-01-10T15:20:00.000Z', '2026-01-10T15:20:00.000Z']],
+    [
+      '@once: empty interval',
+      parseSchedule('@once'),
+      '2026-01-10T15:20:00Z',
+      ['2026-01-10T15:20:00.000Z', '2026-01-10T15:20:00.000Z'],
+    ],
+    [
+      'none: empty interval',
+      parseSchedule(null),
+      '2026-01-10T15:20:00Z',
+      ['2026-01-10T15:20:00.000Z', '2026-01-10T15:20:00.000Z'],
+    ],
   ])('%s', (_label, schedule, at, [start, end]) => {
     const interval = manualRunInterval(schedule, d(at));
     expect([interval.start.toISOString(), interval.end.toISOString()]).toEqual([start, end]);
@@ -411,7 +447,10 @@ describe('describeSchedule', () => {
   it.each<[Schedule, string]>([
     [{ kind: 'none' }, 'manual only'],
     [{ kind: 'once' }, 'once'],
-    [{ kind: 'cron', expression: '0 2 * * *', timezone: 'Europe/Berlin' }, 'cron "0 2 * * *" (Europe/Berlin)'],
+    [
+      { kind: 'cron', expression: '0 2 * * *', timezone: 'Europe/Berlin' },
+      'cron "0 2 * * *" (Europe/Berlin)',
+    ],
     [{ kind: 'interval', everyMs: 900_000 }, 'every 900s'],
   ])('%j → %s', (schedule, text) => {
     expect(describeSchedule(schedule)).toBe(text);

@@ -55,7 +55,9 @@ export function parseSchedule(input: string | null | undefined, timezone = 'UTC'
   const text = input.trim();
   if (text === '@once') return { kind: 'once' };
   if (!isValidTimezone(timezone)) {
-    throw new ScheduleError(`unknown timezone "${timezone}"; use an IANA name like "Europe/Berlin"`);
+    throw new ScheduleError(
+      `unknown timezone "${timezone}"; use an IANA name like "Europe/Berlin"`,
+    );
   }
   if (text.startsWith('@')) {
     const expression = SCHEDULE_PRESETS[text as keyof typeof SCHEDULE_PRESETS];
@@ -92,7 +94,10 @@ export function parseSchedule(input: string | null | undefined, timezone = 'UTC'
 
 /** First fire time strictly after `after`. */
 function cronNext(schedule: { expression: string; timezone: string }, after: Date): Date {
-  return CronExpressionParser.parse(schedule.expression, { currentDate: after, tz: schedule.timezone })
+  return CronExpressionParser.parse(schedule.expression, {
+    currentDate: after,
+    tz: schedule.timezone,
+  })
     .next()
     .toDate();
 }
@@ -116,7 +121,11 @@ function cronPrev(schedule: { expression: string; timezone: string }, before: Da
     tz: schedule.timezone,
   });
   let last = forward.next().toDate();
-  for (let next = forward.next().toDate(); next.getTime() < before.getTime(); next = forward.next().toDate()) {
+  for (
+    let next = forward.next().toDate();
+    next.getTime() < before.getTime();
+    next = forward.next().toDate()
+  ) {
     last = next;
   }
   return last;

@@ -17,8 +17,8 @@ import {
   TASK_STATES,
   TASK_TRANSITIONS,
   type TaskState,
-  taskPredecessors,
   TERMINAL_TASK_STATES,
+  taskPredecessors,
   UNFINISHED_TASK_STATES,
 } from './state.ts';
 
@@ -27,12 +27,15 @@ describe('task transition table', () => {
     expect(Object.keys(TASK_TRANSITIONS).sort()).toEqual([...TASK_STATES].sort());
   });
 
-  it.each(TASK_STATES)('%s only leads to known states, without duplicates or self-loops', (from) => {
-    const targets = TASK_TRANSITIONS[from];
-    for (const to of targets) expect(TASK_STATES).toContain(to);
-    expect(new Set(targets).size).toBe(targets.length);
-    expect(targets).not.toContain(from);
-  });
+  it.each(TASK_STATES)(
+    '%s only leads to known states, without duplicates or self-loops',
+    (from) => {
+      const targets = TASK_TRANSITIONS[from];
+      for (const to of targets) expect(TASK_STATES).toContain(to);
+      expect(new Set(targets).size).toBe(targets.length);
+      expect(targets).not.toContain(from);
+    },
+  );
 
   it.each([...TERMINAL_TASK_STATES])(
     'terminal %s can be cleared to none and otherwise only manually marked',

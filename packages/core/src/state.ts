@@ -57,7 +57,16 @@ export const SUCCEEDED_TASK_STATES: ReadonlySet<TaskState> = new Set(['success',
 export const TASK_TRANSITIONS: { readonly [S in TaskState]: readonly TaskState[] } = {
   none: ['scheduled', 'queued', 'skipped', 'upstream_failed', 'removed', 'success', 'failed'],
   scheduled: ['queued', 'none', 'skipped', 'upstream_failed', 'removed', 'success', 'failed'],
-  queued: ['running', 'scheduled', 'none', 'failed', 'up_for_retry', 'success', 'skipped', 'removed'],
+  queued: [
+    'running',
+    'scheduled',
+    'none',
+    'failed',
+    'up_for_retry',
+    'success',
+    'skipped',
+    'removed',
+  ],
   running: [
     'success',
     'failed',
@@ -108,7 +117,8 @@ export function canTransitionRun(from: RunState, to: RunState): boolean {
 }
 
 export function assertTaskTransition(from: TaskState, to: TaskState, subject: string): void {
-  if (!canTransitionTask(from, to)) throw new IllegalTransitionError('task instance', from, to, subject);
+  if (!canTransitionTask(from, to))
+    throw new IllegalTransitionError('task instance', from, to, subject);
 }
 
 export function assertRunTransition(from: RunState, to: RunState, subject: string): void {

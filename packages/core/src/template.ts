@@ -30,7 +30,10 @@ export function renderTemplates<T>(value: T, context: TemplateContext): T {
   if (Array.isArray(value)) return value.map((v) => renderTemplates(v, context)) as T;
   if (value && typeof value === 'object') {
     return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, renderTemplates(v, context)]),
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [
+        k,
+        renderTemplates(v, context),
+      ]),
     ) as T;
   }
   return value;

@@ -31,7 +31,14 @@ describe.each(TEST_DATABASE_KINDS)('state machine in the database (%s)', (kind) 
     });
     const [version] = await db
       .insert(dagVersions)
-      .values({ dagId: 'd', versionNumber: 1, contentHash: 'h', sourceHash: 's', fileloc: 'd.ts', spec: {} as never })
+      .values({
+        dagId: 'd',
+        versionNumber: 1,
+        contentHash: 'h',
+        sourceHash: 's',
+        fileloc: 'd.ts',
+        spec: {} as never,
+      })
       .returning();
     const now = new Date();
     const [run] = await db
@@ -62,13 +69,19 @@ describe.each(TEST_DATABASE_KINDS)('state machine in the database (%s)', (kind) 
     const taskRows = rowsOf<{ from_state: string; to_state: string }>(
       await t.handle.db.execute(sql`select from_state, to_state from task_state_transitions`),
     );
-    const expected = Object.entries(TASK_TRANSITIONS).flatMap(([f, tos]) => tos.map((to) => `${f}->${to}`));
+    const expected = Object.entries(TASK_TRANSITIONS).flatMap(([f, tos]) =>
+      tos.map((to) => `${f}->${to}`),
+    );
     expect(taskRows.map((r) => `${r.from_state}->${r.to_state}`).sort()).toEqual(expected.sort());
     const runRows = rowsOf<{ from_state: string; to_state: string }>(
       await t.handle.db.execute(sql`select from_state, to_state from run_state_transitions`),
     );
-    const expectedRuns = Object.entries(RUN_TRANSITIONS).flatMap(([f, tos]) => tos.map((to) => `${f}->${to}`));
-    expect(runRows.map((r) => `${r.from_state}->${r.to_state}`).sort()).toEqual(expectedRuns.sort());
+    const expectedRuns = Object.entries(RUN_TRANSITIONS).flatMap(([f, tos]) =>
+      tos.map((to) => `${f}->${to}`),
+    );
+    expect(runRows.map((r) => `${r.from_state}->${r.to_state}`).sort()).toEqual(
+      expectedRuns.sort(),
+    );
   });
 
   it('rejects an illegal task transition and accepts a legal one', async () => {
@@ -77,30 +90,42 @@ describe.each(TEST_DATABASE_KINDS)('state machine in the database (%s)', (kind) 
       db.execute(sql`update task_instances set state = 'success' where id = ${tiId} and false`),
     ).resolves.toBeDefined();
     // none -> running skips queued: illegal.
-    expect(await failureOf(db.execute(sql`update task_instances set state = 'running' where id = ${tiId}`))).toMatch(
-      /illegal task instance transition none -> running/,
-    );
+    expect(
+      await failureOf(
+        db.execute(sql`update task_instances set state = 'running' where id = ${tiId}`),
+      ),
+    ).toMatch(/illegal task instance transition none -> running/);
     await db.execute(sql`update task_instances set state = 'scheduled' where id = ${tiId}`);
     await db.execute(sql`update task_instances set state = 'queued' where id = ${tiId}`);
     await db.execute(sql`update task_instances set state = 'running' where id = ${tiId}`);
-    const rows = rowsOf<{ state: string }>(await db.execute(sql`select state from task_instances where id = ${tiId}`));
+    const rows = rowsOf<{ state: string }>(
+      await db.execute(sql`select state from task_instances where id = ${tiId}`),
+    );
     expect(rows[0]?.state).toBe('running');
   });
 
   it('rejects unknown states outright', async () => {
-    expect(await failureOf(t.handle.db.execute(sql`update task_instances set state = 'bogus' where id = ${tiId}`))).toMatch(
-      /task_instances_state_check|illegal/,
-    );
+    expect(
+      await failureOf(
+        t.handle.db.execute(sql`update task_instances set state = 'bogus' where id = ${tiId}`),
+      ),
+    ).toMatch(/task_instances_state_check|illegal/);
     expect(TASK_STATES).not.toContain('bogus');
   });
 
   it('rejects an illegal run transition', async () => {
-    await expect(t.handle.db.execute(sql`update dag_runs set state = 'queued' where run_id = 'r1' and state = 'queued'`)).resolves.toBeDefined();
+    await expect(
+      t.handle.db.execute(
+        sql`update dag_runs set state = 'queued' where run_id = 'r1' and state = 'queued'`,
+      ),
+    ).resolves.toBeDefined();
     await t.handle.db.execute(sql`update dag_runs set state = 'running' where run_id = 'r1'`);
     await t.handle.db.execute(sql`update dag_runs set state = 'success' where run_id = 'r1'`);
     // success -> running is not an edge (a cleared run goes back to queued first).
-    expect(await failureOf(t.handle.db.execute(sql`update dag_runs set state = 'running' where run_id = 'r1'`))).toMatch(
-      /illegal dag run transition success -> running/,
-    );
+    expect(
+      await failureOf(
+        t.handle.db.execute(sql`update dag_runs set state = 'running' where run_id = 'r1'`),
+      ),
+    ).toMatch(/illegal dag run transition success -> running/);
   });
 });

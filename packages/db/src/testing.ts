@@ -7,12 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  type DatabaseHandle,
-  MIGRATIONS_FOLDER,
-  migrateDatabase,
-  openDatabase,
-} from './index.ts';
+import { type DatabaseHandle, MIGRATIONS_FOLDER, migrateDatabase, openDatabase } from './index.ts';
 
 export type TestDatabaseKind = 'postgres' | 'pglite';
 export const TEST_DATABASE_KINDS: readonly TestDatabaseKind[] = ['postgres', 'pglite'];
@@ -39,7 +34,8 @@ function withDatabase(url: string, database: string): string {
 function migrationsHash(): string {
   const hash = createHash('sha256');
   for (const name of readdirSync(MIGRATIONS_FOLDER).sort()) {
-    if (name.endsWith('.sql')) hash.update(name).update(readFileSync(join(MIGRATIONS_FOLDER, name)));
+    if (name.endsWith('.sql'))
+      hash.update(name).update(readFileSync(join(MIGRATIONS_FOLDER, name)));
   }
   return hash.digest('hex').slice(0, 12);
 }
@@ -53,7 +49,10 @@ async function ensureTemplate(adminUrl: string): Promise<string> {
     const exists = await admin`select 1 from pg_database where datname = ${template}`;
     if (exists.length === 0) {
       await admin.unsafe(`create database "${template}"`);
-      const handle = await openDatabase({ url: withDatabase(adminUrl, template), maxConnections: 1 });
+      const handle = await openDatabase({
+        url: withDatabase(adminUrl, template),
+        maxConnections: 1,
+      });
       try {
         await migrateDatabase(handle);
       } catch (error) {

@@ -3,7 +3,7 @@
  * the environment's teams file, and opening the database with the engine's resources.
  */
 import { readFile } from 'node:fs/promises';
-import { type EnvironmentName, teamsFileSchema, type TeamsFile } from '@updraft/core/environment';
+import { type EnvironmentName, type TeamsFile, teamsFileSchema } from '@updraft/core/environment';
 import { type DatabaseHandle, migrateDatabase, openDatabase } from '@updraft/db';
 import pino, { type Logger } from 'pino';
 import { parse } from 'yaml';
@@ -24,11 +24,23 @@ export function createLogger(opts: LoggerOptions): Logger {
     level: opts.level,
     base: { component: opts.component, environment: opts.environment },
     redact: {
-      paths: ['*.password', '*.token', '*.secret', '*.authorization', '*.databaseUrl', '*.DATABASE_URL', 'databaseUrl', 'DATABASE_URL'],
+      paths: [
+        '*.password',
+        '*.token',
+        '*.secret',
+        '*.authorization',
+        '*.databaseUrl',
+        '*.DATABASE_URL',
+        'databaseUrl',
+        'DATABASE_URL',
+      ],
       censor: '***',
     },
     ...(opts.pretty && {
-      transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname,component', translateTime: 'HH:MM:ss' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, ignore: 'pid,hostname,component', translateTime: 'HH:MM:ss' },
+      },
     }),
   });
 }

@@ -34,13 +34,21 @@ export const envFields = {
 export class ConfigError extends Error {}
 
 /** Parses an environment with `schema`; throws ConfigError listing every bad variable. */
-export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+export function parseEnv<S extends z.ZodType>(
+  schema: S,
+  env: Record<string, string | undefined>,
+): z.infer<S> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const name = issue.path.join('.');
     const value = env[name];
-    const shown = value === undefined ? 'not set' : name.includes('URL') || name.includes('SECRET') ? 'set' : `"${value}"`;
+    const shown =
+      value === undefined
+        ? 'not set'
+        : name.includes('URL') || name.includes('SECRET')
+          ? 'set'
+          : `"${value}"`;
     return `  ${name} (${shown}): ${issue.message}`;
   });
   return ((): never => {

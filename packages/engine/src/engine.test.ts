@@ -1,5 +1,5 @@
-import { TEST_DATABASE_KINDS } from '@updraft/db/testing';
 import { schema } from '@updraft/db';
+import { TEST_DATABASE_KINDS } from '@updraft/db/testing';
 import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineHarness, type EngineHarness, waitFor } from './testing.ts';
@@ -56,32 +56,53 @@ describe.each(TEST_DATABASE_KINDS)('engine end to end (%s)', (kind) => {
   });
 
   it('records import errors for broken files and keeps loading the others', async () => {
-    const errors = await h.resources.database.db.select().from(schema.importErrors).orderBy(asc(schema.importErrors.fileloc));
+    const errors = await h.resources.database.db
+      .select()
+      .from(schema.importErrors)
+      .orderBy(asc(schema.importErrors.fileloc));
     expect(errors.map((e) => e.fileloc.split('/').pop())).toEqual(['bad.yaml', 'cyclic.ts']);
     expect(errors[0]!.message).toContain('team "nobody" is not defined');
     expect(errors[1]!.message).toMatch(/DAG "cyclic".*cycle detected: (a → b → a|b → a → b)/);
-    const dags = await h.resources.database.db.select().from(schema.dags).orderBy(asc(schema.dags.dagId));
+    const dags = await h.resources.database.db
+      .select()
+      .from(schema.dags)
+      .orderBy(asc(schema.dags.dagId));
     expect(dags.map((d) => d.dagId)).toEqual(['chain', 'failing']);
   });
 
   it('runs a chain of shell and function tasks passing results downstream', async () => {
     const { runId } = await h.ops.triggerRun('chain', { actor: 'test' });
-    const run = await waitFor(async () => {
-      const [r] = await h.resources.database.db.select().from(schema.dagRuns).where(eq(schema.dagRuns.runId, runId));
-      return r && (r.state === 'success' || r.state === 'failed') ? r : null;
-    }, { what: 'chain run to finish' });
+    const run = await waitFor(
+      async () => {
+        const [r] = await h.resources.database.db
+          .select()
+          .from(schema.dagRuns)
+          .where(eq(schema.dagRuns.runId, runId));
+        return r && (r.state === 'success' || r.state === 'failed') ? r : null;
+      },
+      { what: 'chain run to finish' },
+    );
     expect(run.state).toBe('success');
-    const tis = await h.resources.database.db.select().from(schema.taskInstances).where(eq(schema.taskInstances.runId, runId));
+    const tis = await h.resources.database.db
+      .select()
+      .from(schema.taskInstances)
+      .where(eq(schema.taskInstances.runId, runId));
     expect(Object.fromEntries(tis.map((t) => [t.taskId, [t.state, t.tryNumber]]))).toEqual({
       hello: ['success', 1],
       double: ['success', 1],
       check: ['success', 1],
     });
     const check = tis.find((t) => t.taskId === 'check')!;
-    const [xcom] = await h.resources.database.db.select().from(schema.xcoms).where(eq(schema.xcoms.taskInstanceId, check.id));
+    const [xcom] = await h.resources.database.db
+      .select()
+      .from(schema.xcoms)
+      .where(eq(schema.xcoms.taskInstanceId, check.id));
     expect(xcom?.value).toBe('result-line');
     const hello = tis.find((t) => t.taskId === 'hello')!;
-    const logs = await h.resources.database.db.select().from(schema.taskLogs).where(eq(schema.taskLogs.taskInstanceId, hello.id));
+    const logs = await h.resources.database.db
+      .select()
+      .from(schema.taskLogs)
+      .where(eq(schema.taskLogs.taskInstanceId, hello.id));
     expect(logs.map((l) => l.content).join('')).toMatch(/hello \d{4}-\d{2}-\d{2}/);
     // Every state change is in the event log, in order.
     const events = await h.resources.database.db
@@ -89,16 +110,30 @@ describe.each(TEST_DATABASE_KINDS)('engine end to end (%s)', (kind) => {
       .from(schema.events)
       .where(and(eq(schema.events.runId, runId), eq(schema.events.taskId, 'double')))
       .orderBy(asc(schema.events.id));
-    expect(events.map((e) => `${e.fromState}->${e.toState}`)).toEqual(['none->scheduled', 'scheduled->queued', 'queued->running', 'running->success']);
+    expect(events.map((e) => `${e.fromState}->${e.toState}`)).toEqual([
+      'none->scheduled',
+      'scheduled->queued',
+      'queued->running',
+      'running->success',
+    ]);
   });
 
   it('retries a failing task, then fails it, marks downstream upstream_failed and runs all_done cleanup', async () => {
     const { runId } = await h.ops.triggerRun('failing', { actor: 'test' });
-    const run = await waitFor(async () => {
-      const [r] = await h.resources.database.db.select().from(schema.dagRuns).where(eq(schema.dagRuns.runId, runId));
-      return r && (r.state === 'success' || r.state === 'failed') ? r : null;
-    }, { what: 'failing run to finish' });
-    const tis = await h.resources.database.db.select().from(schema.taskInstances).where(eq(schema.taskInstances.runId, runId));
+    const run = await waitFor(
+      async () => {
+        const [r] = await h.resources.database.db
+          .select()
+          .from(schema.dagRuns)
+          .where(eq(schema.dagRuns.runId, runId));
+        return r && (r.state === 'success' || r.state === 'failed') ? r : null;
+      },
+      { what: 'failing run to finish' },
+    );
+    const tis = await h.resources.database.db
+      .select()
+      .from(schema.taskInstances)
+      .where(eq(schema.taskInstances.runId, runId));
     const byId = Object.fromEntries(tis.map((t) => [t.taskId, t]));
     expect(byId.flaky?.state).toBe('failed');
     expect(byId.flaky?.tryNumber).toBe(2);
@@ -107,7 +142,10 @@ describe.each(TEST_DATABASE_KINDS)('engine end to end (%s)', (kind) => {
     expect(byId.cleanup?.state).toBe('success');
     // The leaf (cleanup) succeeded, so like Airflow the run succeeds.
     expect(run.state).toBe('success');
-    const logs = await h.resources.database.db.select().from(schema.taskLogs).where(eq(schema.taskLogs.taskInstanceId, byId.flaky!.id));
+    const logs = await h.resources.database.db
+      .select()
+      .from(schema.taskLogs)
+      .where(eq(schema.taskLogs.taskInstanceId, byId.flaky!.id));
     expect(new Set(logs.map((l) => l.tryNumber))).toEqual(new Set([1, 2]));
   });
 });

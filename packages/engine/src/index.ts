@@ -1,5 +1,13 @@
-export { DagProcessor, type DagProcessorOptions, type SyncReport } from './processor/index.ts';
+export {
+  createLogger,
+  loadTeamsFile,
+  type OpenEngineOptions,
+  openEngine,
+  redactUrl,
+} from './bootstrap.ts';
+export { ConfigError, envFields, parseEnv } from './config.ts';
 export { Operations, type TriggerOptions } from './ops/index.ts';
+export { DagProcessor, type DagProcessorOptions, type SyncReport } from './processor/index.ts';
 export {
   CHANNELS,
   type Clock,
@@ -7,9 +15,13 @@ export {
   type EngineResources,
   systemClock,
 } from './resources.ts';
-export { Scheduler, type SchedulerOptions, type PassReport } from './scheduler/index.ts';
-export type { StateChange } from './transitions.ts';
-export { Worker, type WorkerOptions, TaskFailure, type Executor, type ExecutionContext } from './worker/index.ts';
+export { type PassReport, Scheduler, type SchedulerOptions } from './scheduler/index.ts';
 export { syncTeams } from './teams.ts';
-export { createLogger, loadTeamsFile, openEngine, type OpenEngineOptions, redactUrl } from './bootstrap.ts';
-export { ConfigError, envFields, parseEnv } from './config.ts';
+export type { StateChange } from './transitions.ts';
+export {
+  type ExecutionContext,
+  type Executor,
+  TaskFailure,
+  Worker,
+  type WorkerOptions,
+} from './worker/index.ts';

@@ -6,11 +6,11 @@
  * that finishes their upstream.
  */
 import { decideRun } from '@updraft/core/decisions';
-import { type RunType, TERMINAL_TASK_STATES, type TaskState } from '@updraft/core/state';
+import { type RunType, type TaskState, TERMINAL_TASK_STATES } from '@updraft/core/state';
 import { type Queryable, rowsOf, schema } from '@updraft/db';
 import { sql } from 'drizzle-orm';
 import { CHANNELS } from './resources.ts';
-import { type StateChange, recordEvents, transitionRun, transitionTasks } from './transitions.ts';
+import { recordEvents, type StateChange, transitionRun, transitionTasks } from './transitions.ts';
 import type { LoadedVersion, VersionCache } from './versions.ts';
 
 export interface NewRun {
@@ -169,10 +169,12 @@ export async function advanceRun(
         : sql`select id, dag_id, run_id, state, dag_version_id from dag_runs where id = ${runPk} for update`,
     ),
   );
-  if (!run || run.state !== 'running') return result;
+  if (run?.state !== 'running') return result;
   const version = await versions.get(tx, Number(run.dag_version_id));
   const tis = rowsOf<TiRow>(
-    await tx.execute(sql`select id, task_id, state, next_attempt_at from task_instances where dag_run_id = ${runPk} and map_index = -1`),
+    await tx.execute(
+      sql`select id, task_id, state, next_attempt_at from task_instances where dag_run_id = ${runPk} and map_index = -1`,
+    ),
   );
   const idOf = new Map(tis.map((ti) => [ti.task_id, Number(ti.id)]));
   const decisions = decideRun(
@@ -185,18 +187,22 @@ export async function advanceRun(
     now,
   );
   for (const d of decisions.skip) {
-    result.changes.push(...(await transitionTasks(tx, [idOf.get(d.taskId)!], 'skipped', {
-      actor,
-      reason: d.reason,
-      set: [sql`end_date = ${now}`],
-    })));
+    result.changes.push(
+      ...(await transitionTasks(tx, [idOf.get(d.taskId)!], 'skipped', {
+        actor,
+        reason: d.reason,
+        set: [sql`end_date = ${now}`],
+      })),
+    );
   }
   for (const d of decisions.upstreamFailed) {
-    result.changes.push(...(await transitionTasks(tx, [idOf.get(d.taskId)!], 'upstream_failed', {
-      actor,
-      reason: d.reason,
-      set: [sql`end_date = ${now}`],
-    })));
+    result.changes.push(
+      ...(await transitionTasks(tx, [idOf.get(d.taskId)!], 'upstream_failed', {
+        actor,
+        reason: d.reason,
+        set: [sql`end_date = ${now}`],
+      })),
+    );
   }
   if (decisions.schedule.length > 0) {
     result.changes.push(
@@ -215,7 +221,10 @@ export async function advanceRun(
     // Re-check against the database: the decision was made on the snapshot above.
     const [left] = rowsOf<{ n: number }>(
       await tx.execute(sql`select count(*)::int as n from task_instances where dag_run_id = ${runPk}
-        and state not in (${sql.join([...TERMINAL_TASK_STATES].map((s) => sql`${s}`), sql`, `)})`),
+        and state not in (${sql.join(
+          [...TERMINAL_TASK_STATES].map((s) => sql`${s}`),
+          sql`, `,
+        )})`),
     );
     const deadlock = decisions.finalReason?.startsWith('deadlock') ?? false;
     if ((left?.n ?? 0) === 0 || deadlock) {
@@ -271,4 +280,37 @@ export async function queueScheduled(
   );
   if (changes.length > 0) await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
   return changes;
+}
+
+/**
+ * After a manual change to a finished run (a task marked success or failed), recompute the run's
+ * final state from its leaves, as the scheduler would have.
+ */
+export async function reconcileFinishedRun(
+  tx: Queryable,
+  versions: VersionCache,
+  runPk: number,
+  actor: string,
+  now: Date,
+): Promise<StateChange[]> {
+  const [run] = rowsOf<RunRow>(
+    await tx.execute(sql`select id, dag_id, run_id, state, dag_version_id from dag_runs where id = ${runPk}`),
+  );
+  if (!run || (run.state !== 'success' && run.state !== 'failed')) return [];
+  const version = await versions.get(tx, Number(run.dag_version_id));
+  const tis = rowsOf<TiRow>(
+    await tx.execute(sql`select id, task_id, state, next_attempt_at from task_instances where dag_run_id = ${runPk} and map_index = -1`),
+  );
+  const decisions = decideRun(
+    version.spec.tasks,
+    tis.map((ti) => ({ taskId: ti.task_id, state: ti.state, nextAttemptAt: null })),
+    now,
+  );
+  if (!decisions.finalRunState || decisions.finalRunState === run.state) return [];
+  const change = await transitionRun(tx, runPk, decisions.finalRunState, {
+    actor,
+    reason: decisions.finalReason,
+    set: [sql`end_date = ${now}`],
+  });
+  return change ? [change] : [];
 }

@@ -4,7 +4,10 @@ import { schema } from '@updraft/db';
 import { sql } from 'drizzle-orm';
 import type { EngineResources } from './resources.ts';
 
-export async function syncTeams(r: EngineResources, teams: readonly Pick<Team, 'id' | 'name' | 'namespace'>[]): Promise<void> {
+export async function syncTeams(
+  r: EngineResources,
+  teams: readonly Pick<Team, 'id' | 'name' | 'namespace'>[],
+): Promise<void> {
   if (teams.length === 0) return;
   await r.database.db
     .insert(schema.teams)

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase, type TestDatabaseKind } from '@updraft/db/testing';
 import pino from 'pino';
-import { DagProcessor } from './processor/index.ts';
 import { Operations } from './ops/index.ts';
+import { DagProcessor } from './processor/index.ts';
 import { type Clock, EngineEvents, type EngineResources, systemClock } from './resources.ts';
 import { Scheduler, type SchedulerOptions } from './scheduler/index.ts';
 import { syncTeams } from './teams.ts';
@@ -47,7 +47,11 @@ export async function createEngineHarness(
   };
   await syncTeams(resources, TEST_TEAMS);
   const dagsFolder = await mkdtemp(join(PACKAGE_DIR, '.tmp-dags-'));
-  const processor = new DagProcessor(resources, { dagsFolder, pauseNewDags: opts.pauseNewDags ?? false, parseTimeoutMs: 10_000 });
+  const processor = new DagProcessor(resources, {
+    dagsFolder,
+    pauseNewDags: opts.pauseNewDags ?? false,
+    parseTimeoutMs: 10_000,
+  });
   const started: { stop(): Promise<void> }[] = [];
   return {
     db,
@@ -61,7 +65,12 @@ export async function createEngineHarness(
       return s;
     },
     worker(o) {
-      const w = new Worker(resources, { pollIntervalMs: 100, heartbeatIntervalMs: 200, shutdownGraceMs: 2000, ...o });
+      const w = new Worker(resources, {
+        pollIntervalMs: 100,
+        heartbeatIntervalMs: 200,
+        shutdownGraceMs: 2000,
+        ...o,
+      });
       started.push(w);
       return w;
     },
@@ -79,7 +88,10 @@ export async function createEngineHarness(
 }
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(check: () => Promise<T | undefined | null | false>, opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | null | false>,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
   let last: unknown;
   while (Date.now() < deadline) {
@@ -91,5 +103,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined | null | fal
     }
     await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 25));
   }
-  throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`);
+  throw new Error(
+    `timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`,
+  );
 }

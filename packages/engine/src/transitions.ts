@@ -60,17 +60,31 @@ export async function transitionTasks(
   if (ids.length === 0) return [];
   const legal = taskPredecessors(to).filter((s) => !opts.from || opts.from.includes(s));
   if (legal.length === 0) return [];
-  const assignments = [sql`state = ${to}`, sql`updated_at = now()`, sql`state_reason = ${opts.reason ?? null}`, ...(opts.set ?? [])];
+  const assignments = [
+    sql`state = ${to}`,
+    sql`updated_at = now()`,
+    sql`state_reason = ${opts.reason ?? null}`,
+    ...(opts.set ?? []),
+  ];
   const result = await tx.execute(sql`
     with old as (
       select id, state from task_instances
-      where id in (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})
-        and state in (${sql.join(legal.map((s) => sql`${s}`), sql`, `)})
+      where id in (${sql.join(
+        ids.map((id) => sql`${id}`),
+        sql`, `,
+      )})
+        and state in (${sql.join(
+          legal.map((s) => sql`${s}`),
+          sql`, `,
+        )})
         ${opts.where ? sql`and ${opts.where}` : sql``}
       for update
     )
     update task_instances t set ${sql.join(assignments, sql`, `)}
-    from old where t.id = old.id and old.state in (${sql.join(legal.map((s) => sql`${s}`), sql`, `)})
+    from old where t.id = old.id and old.state in (${sql.join(
+      legal.map((s) => sql`${s}`),
+      sql`, `,
+    )})
     returning t.id, t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number, old.state as from_state`);
   const changes = rowsOf<ChangedTaskRow>(result).map(
     (r): StateChange => ({
@@ -102,7 +116,10 @@ export async function transitionRun(
   const result = await tx.execute(sql`
     with old as (select id, state from dag_runs where id = ${runPk} for update)
     update dag_runs r set ${sql.join(assignments, sql`, `)}
-    from old where r.id = old.id and old.state in (${sql.join(legal.map((s) => sql`${s}`), sql`, `)})
+    from old where r.id = old.id and old.state in (${sql.join(
+      legal.map((s) => sql`${s}`),
+      sql`, `,
+    )})
     returning r.id, r.dag_id, r.run_id, old.state as from_state`);
   const row = rowsOf<{ id: number; dag_id: string; run_id: string; from_state: string }>(result)[0];
   if (!row) return null;

@@ -27,7 +27,10 @@ export class VersionCache {
   async get(db: Queryable, versionId: number): Promise<LoadedVersion> {
     const hit = this.#entries.get(versionId);
     if (hit) return hit;
-    const [row] = await db.select().from(schema.dagVersions).where(eq(schema.dagVersions.id, versionId));
+    const [row] = await db
+      .select()
+      .from(schema.dagVersions)
+      .where(eq(schema.dagVersions.id, versionId));
     if (!row) throw new Error(`DAG version ${versionId} does not exist`);
     const loaded: LoadedVersion = {
       id: row.id,

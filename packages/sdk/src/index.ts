@@ -114,12 +114,23 @@ export class Task<T = unknown> {
     this.id = id;
   }
 
-  /** Makes `next` run after this task. Returns the last task given, for chaining. */
+  /**
+   * Makes `next` run after this task. Returns the last task given, for chaining: a.then(b).then(c).
+   * (A method named `then` makes a Task look like a promise; awaiting one fails with a clear error.)
+   */
+  // biome-ignore lint/suspicious/noThenProperty: `a.then(b)` is the SDK's dependency syntax
   then<U>(next: Task<U>): Task<U>;
+  // biome-ignore lint/suspicious/noThenProperty: see above
   then(...next: Task[]): Task;
-  then(...next: Task[]): Task {
-    for (const task of next) task.after(this);
-    return next[next.length - 1] ?? this;
+  // biome-ignore lint/suspicious/noThenProperty: see above
+  then(...next: unknown[]): Task {
+    if (next.some((n) => !(n instanceof Task))) {
+      throw new TypeError(
+        `task "${this.id}" is not a promise: do not await a task; use a.then(b) only with tasks`,
+      );
+    }
+    for (const task of next as Task[]) task.after(this);
+    return (next[next.length - 1] as Task | undefined) ?? this;
   }
 
   /** Makes this task run after each of `upstream`. */
@@ -160,13 +171,23 @@ export class Dag {
     this.options = options;
   }
 
-  #add<T>(id: string, type: TaskType, options: CommonTaskOptions, config: Record<string, unknown>, fn?: TaskFunction<T>): Task<T> {
+  #add<T>(
+    id: string,
+    type: TaskType,
+    options: CommonTaskOptions,
+    config: Record<string, unknown>,
+    fn?: TaskFunction<T>,
+  ): Task<T> {
     if (this.#tasks.has(id)) {
       throw new DagValidationError([{ dagId: this.id, taskId: id, message: 'duplicate task id' }]);
     }
     if (!ID_PATTERN.test(id)) {
       throw new DagValidationError([
-        { dagId: this.id, taskId: id, message: 'task id must be 1-250 letters, digits, "_", "-" or "."' },
+        {
+          dagId: this.id,
+          taskId: id,
+          message: 'task id must be 1-250 letters, digits, "_", "-" or "."',
+        },
       ]);
     }
     const task = new Task<T>(this, id);
@@ -178,9 +199,16 @@ export class Dag {
   }
 
   /** Runs a shell command (sh -c). Templated: "{{ ds }}", "{{ params.x }}". */
-  shell(id: string, options: CommonTaskOptions & { command: string; env?: Record<string, string>; cwd?: string }): Task<string> {
+  shell(
+    id: string,
+    options: CommonTaskOptions & { command: string; env?: Record<string, string>; cwd?: string },
+  ): Task<string> {
     const { command, env, cwd, ...common } = options;
-    return this.#add(id, 'shell', common, { command, ...(env ? { env } : {}), ...(cwd ? { cwd } : {}) });
+    return this.#add(id, 'shell', common, {
+      command,
+      ...(env ? { env } : {}),
+      ...(cwd ? { cwd } : {}),
+    });
   }
 
   /** Runs a TypeScript function in the worker. Its return value is the task's result (XCom). */
@@ -189,9 +217,16 @@ export class Dag {
   }
 
   /** Calls an HTTP endpoint; a status outside `expectStatus` (default 2xx) fails the task. */
-  http(id: string, options: CommonTaskOptions & Partial<HttpConfig> & { url: string }): Task<unknown> {
+  http(
+    id: string,
+    options: CommonTaskOptions & Partial<HttpConfig> & { url: string },
+  ): Task<unknown> {
     const { method, url, headers, body, expectStatus, responseAs, ...common } = options;
-    const config: Record<string, unknown> = { method: method ?? 'GET', url, responseAs: responseAs ?? 'json' };
+    const config: Record<string, unknown> = {
+      method: method ?? 'GET',
+      url,
+      responseAs: responseAs ?? 'json',
+    };
     if (headers) config.headers = headers;
     if (body !== undefined) config.body = body;
     if (expectStatus) config.expectStatus = expectStatus;
@@ -199,7 +234,12 @@ export class Dag {
   }
 
   /** Adds a task of any type from its raw config (used by the YAML loader and extensions). */
-  task(id: string, type: TaskType, config: Record<string, unknown>, options: CommonTaskOptions = {}): Task {
+  task(
+    id: string,
+    type: TaskType,
+    config: Record<string, unknown>,
+    options: CommonTaskOptions = {},
+  ): Task {
     return this.#add(id, type, options, config);
   }
 
@@ -219,7 +259,11 @@ export class Dag {
     const dateOf = (v: string | Date | undefined) =>
       v === undefined ? null : v instanceof Date ? v.toISOString() : v;
     const issues: { taskId: string; field: string; message: string }[] = [];
-    const duration = (taskId: string, field: string, v: DurationInput | undefined): number | null => {
+    const duration = (
+      taskId: string,
+      field: string,
+      v: DurationInput | undefined,
+    ): number | null => {
       if (v === undefined) return null;
       try {
         return parseDuration(v);
@@ -282,5 +326,9 @@ export function dag(options: DagOptions, build: (d: Dag) => void): Dag {
 }
 
 export function isDag(value: unknown): value is Dag {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[DAG_BRAND] === true;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[DAG_BRAND] === true
+  );
 }

@@ -37,7 +37,14 @@ const yamlTaskSchema = z
     upstream: z.array(z.string()).optional(),
     doc: z.string().optional(),
     shell: z
-      .union([z.string(), z.strictObject({ command: z.string(), env: z.record(z.string(), z.string()).optional(), cwd: z.string().optional() })])
+      .union([
+        z.string(),
+        z.strictObject({
+          command: z.string(),
+          env: z.record(z.string(), z.string()).optional(),
+          cwd: z.string().optional(),
+        }),
+      ])
       .optional(),
     http: z.record(z.string(), z.unknown()).optional(),
     k8sPod: z.record(z.string(), z.unknown()).optional(),
@@ -71,7 +78,10 @@ export function dagFromYaml(text: string, fileloc: string): Dag {
   try {
     raw = parse(text);
   } catch (error) {
-    throw new DagValidationError([{ message: `invalid YAML: ${(error as Error).message}` }], fileloc);
+    throw new DagValidationError(
+      [{ message: `invalid YAML: ${(error as Error).message}` }],
+      fileloc,
+    );
   }
   const parsed = yamlDagSchema.safeParse(raw);
   if (!parsed.success) {
@@ -80,7 +90,9 @@ export function dagFromYaml(text: string, fileloc: string): Dag {
       parsed.error.issues.map((issue) => {
         const [first, index, ...rest] = issue.path;
         const taskId =
-          first === 'tasks' && typeof index === 'number' ? String(rawObj.tasks?.[index]?.id ?? `#${index}`) : undefined;
+          first === 'tasks' && typeof index === 'number'
+            ? String(rawObj.tasks?.[index]?.id ?? `#${index}`)
+            : undefined;
         return {
           dagId: typeof rawObj.id === 'string' ? rawObj.id : undefined,
           taskId,
@@ -126,7 +138,14 @@ export function dagFromYaml(text: string, fileloc: string): Dag {
       const upstream = created.get(up);
       if (!upstream) {
         throw new DagValidationError(
-          [{ dagId: spec.id, taskId: t.id, field: 'upstream', message: `unknown upstream task "${up}"` }],
+          [
+            {
+              dagId: spec.id,
+              taskId: t.id,
+              field: 'upstream',
+              message: `unknown upstream task "${up}"`,
+            },
+          ],
           fileloc,
         );
       }

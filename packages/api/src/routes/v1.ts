@@ -24,7 +24,10 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   const actor = () => 'api';
 
   async function requireDag(dagId: string) {
-    const [dag] = await db.select().from(schema.dags).where(eq(schema.dags.dagId, dagIdParam.parse(dagId)));
+    const [dag] = await db
+      .select()
+      .from(schema.dags)
+      .where(eq(schema.dags.dagId, dagIdParam.parse(dagId)));
     if (!dag) throw new NotFoundError(`DAG "${dagId}" does not exist`);
     return dag;
   }
@@ -40,14 +43,27 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   }
 
   app.get('/dags', async (c) => {
-    const q = query(c, page.extend({ team: z.string().optional(), paused: z.enum(['true', 'false']).optional(), only_active: z.enum(['true', 'false']).default('true') }));
+    const q = query(
+      c,
+      page.extend({
+        team: z.string().optional(),
+        paused: z.enum(['true', 'false']).optional(),
+        only_active: z.enum(['true', 'false']).default('true'),
+      }),
+    );
     const where: SQL[] = [];
     if (q.only_active === 'true') where.push(eq(schema.dags.isActive, true));
     if (q.team) where.push(eq(schema.dags.teamId, q.team));
     if (q.paused) where.push(eq(schema.dags.isPaused, q.paused === 'true'));
     const filter = where.length > 0 ? and(...where) : undefined;
     const [rows, [total], importErrors] = await Promise.all([
-      db.select().from(schema.dags).where(filter).orderBy(asc(schema.dags.dagId)).limit(q.limit).offset(q.offset),
+      db
+        .select()
+        .from(schema.dags)
+        .where(filter)
+        .orderBy(asc(schema.dags.dagId))
+        .limit(q.limit)
+        .offset(q.offset),
       db.select({ n: count() }).from(schema.dags).where(filter),
       db.select().from(schema.importErrors).orderBy(asc(schema.importErrors.fileloc)),
     ]);
@@ -59,7 +75,10 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   });
 
   app.get('/importErrors', async (c) => {
-    const rows = await db.select().from(schema.importErrors).orderBy(asc(schema.importErrors.fileloc));
+    const rows = await db
+      .select()
+      .from(schema.importErrors)
+      .orderBy(asc(schema.importErrors.fileloc));
     return c.json({ import_errors: rows.map(importErrorJson), total_entries: rows.length });
   });
 
@@ -68,14 +87,24 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
     let tasks: unknown[] = [];
     let version: unknown = null;
     if (dag.latestVersionId != null) {
-      const [v] = await db.select().from(schema.dagVersions).where(eq(schema.dagVersions.id, dag.latestVersionId));
+      const [v] = await db
+        .select()
+        .from(schema.dagVersions)
+        .where(eq(schema.dagVersions.id, dag.latestVersionId));
       if (v) {
-        version = { dag_version_id: v.id, version_number: v.versionNumber, content_hash: v.contentHash, created_at: v.createdAt.toISOString() };
+        version = {
+          dag_version_id: v.id,
+          version_number: v.versionNumber,
+          content_hash: v.contentHash,
+          created_at: v.createdAt.toISOString(),
+        };
         tasks = v.spec.tasks.map((t) => ({
           task_id: t.taskId,
           type: t.type,
           upstream_task_ids: t.upstream,
-          downstream_task_ids: v.spec.tasks.filter((o) => o.upstream.includes(t.taskId)).map((o) => o.taskId),
+          downstream_task_ids: v.spec.tasks
+            .filter((o) => o.upstream.includes(t.taskId))
+            .map((o) => o.taskId),
           trigger_rule: t.triggerRule,
           retries: t.retries,
           retry_delay_ms: t.retryDelayMs,
@@ -99,9 +128,18 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
 
   app.get('/dags/:dagId/versions', async (c) => {
     const dag = await requireDag(c.req.param('dagId'));
-    const rows = await db.select().from(schema.dagVersions).where(eq(schema.dagVersions.dagId, dag.dagId)).orderBy(desc(schema.dagVersions.versionNumber));
+    const rows = await db
+      .select()
+      .from(schema.dagVersions)
+      .where(eq(schema.dagVersions.dagId, dag.dagId))
+      .orderBy(desc(schema.dagVersions.versionNumber));
     return c.json({
-      dag_versions: rows.map((v) => ({ dag_version_id: v.id, version_number: v.versionNumber, content_hash: v.contentHash, created_at: v.createdAt.toISOString() })),
+      dag_versions: rows.map((v) => ({
+        dag_version_id: v.id,
+        version_number: v.versionNumber,
+        content_hash: v.contentHash,
+        created_at: v.createdAt.toISOString(),
+      })),
       total_entries: rows.length,
     });
   });
@@ -113,7 +151,10 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
       c,
       z.strictObject({
         conf: z.record(z.string(), z.unknown()).optional(),
-        dag_run_id: z.string().regex(/^[A-Za-z0-9_.:+-]{1,250}$/, 'must be 1-250 letters, digits or _ . : + -').optional(),
+        dag_run_id: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:+-]{1,250}$/, 'must be 1-250 letters, digits or _ . : + -')
+          .optional(),
         logical_date: z.iso.datetime({ offset: true }).optional(),
         note: z.string().max(1000).optional(),
       }),
@@ -132,9 +173,18 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
     const dagId = c.req.param('dagId');
     await requireDag(dagId);
     const q = query(c, page.extend({ state: z.enum(RUN_STATES).optional() }));
-    const filter = and(eq(schema.dagRuns.dagId, dagId), q.state ? eq(schema.dagRuns.state, q.state) : undefined);
+    const filter = and(
+      eq(schema.dagRuns.dagId, dagId),
+      q.state ? eq(schema.dagRuns.state, q.state) : undefined,
+    );
     const [rows, [total]] = await Promise.all([
-      db.select().from(schema.dagRuns).where(filter).orderBy(desc(schema.dagRuns.logicalDate), desc(schema.dagRuns.id)).limit(q.limit).offset(q.offset),
+      db
+        .select()
+        .from(schema.dagRuns)
+        .where(filter)
+        .orderBy(desc(schema.dagRuns.logicalDate), desc(schema.dagRuns.id))
+        .limit(q.limit)
+        .offset(q.offset),
       db.select({ n: count() }).from(schema.dagRuns).where(filter),
     ]);
     return c.json({ dag_runs: rows.map(runJson), total_entries: total?.n ?? 0 });
@@ -147,9 +197,18 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   app.get('/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
     const run = await requireRun(c.req.param('dagId'), c.req.param('runId'));
     const q = query(c, page.extend({ state: z.enum(TASK_STATES).optional() }));
-    const filter = and(eq(schema.taskInstances.dagRunId, run.id), q.state ? eq(schema.taskInstances.state, q.state) : undefined);
+    const filter = and(
+      eq(schema.taskInstances.dagRunId, run.id),
+      q.state ? eq(schema.taskInstances.state, q.state) : undefined,
+    );
     const [rows, [total]] = await Promise.all([
-      db.select().from(schema.taskInstances).where(filter).orderBy(asc(schema.taskInstances.id)).limit(q.limit).offset(q.offset),
+      db
+        .select()
+        .from(schema.taskInstances)
+        .where(filter)
+        .orderBy(asc(schema.taskInstances.id))
+        .limit(q.limit)
+        .offset(q.offset),
       db.select({ n: count() }).from(schema.taskInstances).where(filter),
     ]);
     return c.json({ task_instances: rows.map(taskInstanceJson), total_entries: total?.n ?? 0 });
@@ -160,13 +219,27 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
     const [ti] = await db
       .select()
       .from(schema.taskInstances)
-      .where(and(eq(schema.taskInstances.dagRunId, run.id), eq(schema.taskInstances.taskId, taskId), eq(schema.taskInstances.mapIndex, -1)));
+      .where(
+        and(
+          eq(schema.taskInstances.dagRunId, run.id),
+          eq(schema.taskInstances.taskId, taskId),
+          eq(schema.taskInstances.mapIndex, -1),
+        ),
+      );
     if (!ti) throw new NotFoundError(`run "${runId}" of DAG "${dagId}" has no task "${taskId}"`);
     return ti;
   }
 
   app.get('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId', async (c) => {
-    return c.json(taskInstanceJson(await requireTaskInstance(c.req.param('dagId'), c.req.param('runId'), c.req.param('taskId'))));
+    return c.json(
+      taskInstanceJson(
+        await requireTaskInstance(
+          c.req.param('dagId'),
+          c.req.param('runId'),
+          c.req.param('taskId'),
+        ),
+      ),
+    );
   });
 
   app.patch('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId', async (c) => {
@@ -180,19 +253,33 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   app.get('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:tryNumber', async (c) => {
     const { dagId, runId, taskId } = c.req.param();
     const tryNumber = z.coerce.number().int().min(1).safeParse(c.req.param('tryNumber'));
-    if (!tryNumber.success) return c.json({ error: 'invalid', message: 'try number must be a positive integer' }, 400);
+    if (!tryNumber.success)
+      return c.json({ error: 'invalid', message: 'try number must be a positive integer' }, 400);
     const ti = await requireTaskInstance(dagId, runId, taskId);
     if (tryNumber.data > Math.max(ti.tryNumber, 1)) {
-      throw new NotFoundError(`task "${taskId}" has had ${ti.tryNumber} tries; there is no try ${tryNumber.data}`);
+      throw new NotFoundError(
+        `task "${taskId}" has had ${ti.tryNumber} tries; there is no try ${tryNumber.data}`,
+      );
     }
     const chunks = await db
       .select({ content: schema.taskLogs.content })
       .from(schema.taskLogs)
-      .where(and(eq(schema.taskLogs.taskInstanceId, ti.id), eq(schema.taskLogs.tryNumber, tryNumber.data)))
+      .where(
+        and(
+          eq(schema.taskLogs.taskInstanceId, ti.id),
+          eq(schema.taskLogs.tryNumber, tryNumber.data),
+        ),
+      )
       .orderBy(asc(schema.taskLogs.id));
     const content = chunks.map((ch) => ch.content).join('');
     if (c.req.header('accept')?.includes('text/plain')) return c.text(content);
-    return c.json({ dag_id: dagId, dag_run_id: runId, task_id: taskId, try_number: tryNumber.data, content });
+    return c.json({
+      dag_id: dagId,
+      dag_run_id: runId,
+      task_id: taskId,
+      try_number: tryNumber.data,
+      content,
+    });
   });
 
   app.post('/dags/:dagId/clearTaskInstances', async (c) => {
@@ -213,7 +300,13 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
       downstream: body.include_downstream,
       ...(body.task_ids && { taskIds: body.task_ids }),
     });
-    return c.json({ task_instances: cleared.map((taskId) => ({ dag_id: dagId, dag_run_id: body.dag_run_id, task_id: taskId })) });
+    return c.json({
+      task_instances: cleared.map((taskId) => ({
+        dag_id: dagId,
+        dag_run_id: body.dag_run_id,
+        task_id: taskId,
+      })),
+    });
   });
 
   app.get('/dags/:dagId/events', async (c) => {
@@ -222,14 +315,21 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
     const rows = await db
       .select()
       .from(schema.events)
-      .where(and(eq(schema.events.dagId, dag.dagId), q.dag_run_id ? eq(schema.events.runId, q.dag_run_id) : undefined))
+      .where(
+        and(
+          eq(schema.events.dagId, dag.dagId),
+          q.dag_run_id ? eq(schema.events.runId, q.dag_run_id) : undefined,
+        ),
+      )
       .orderBy(desc(schema.events.id))
       .limit(q.limit)
       .offset(q.offset);
     return c.json({ events: rows.map(eventJson) });
   });
 
-  app.get('/config', (c) => c.json({ environment: deps.environment, trigger_rules: TRIGGER_RULES }));
+  app.get('/config', (c) =>
+    c.json({ environment: deps.environment, trigger_rules: TRIGGER_RULES }),
+  );
 
   return app;
 }

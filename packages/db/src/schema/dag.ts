@@ -35,7 +35,9 @@ export const dags = pgTable(
     latestVersionId: bigint('latest_version_id', { mode: 'number' }),
     /** Next scheduled run: its logical date, data interval and the instant it may be created. */
     nextDagrun: timestamp('next_dagrun', { withTimezone: true }),
-    nextDagrunDataIntervalStart: timestamp('next_dagrun_data_interval_start', { withTimezone: true }),
+    nextDagrunDataIntervalStart: timestamp('next_dagrun_data_interval_start', {
+      withTimezone: true,
+    }),
     nextDagrunDataIntervalEnd: timestamp('next_dagrun_data_interval_end', { withTimezone: true }),
     nextDagrunCreateAfter: timestamp('next_dagrun_create_after', { withTimezone: true }),
     lastParsedAt: timestamp('last_parsed_at', { withTimezone: true }),

@@ -22,7 +22,10 @@ export const events = pgTable(
     reason: text('reason'),
     details: jsonb('details'),
   },
-  (t) => [index('events_dag_idx').on(t.dagId, t.id), index('events_run_idx').on(t.dagId, t.runId, t.id)],
+  (t) => [
+    index('events_dag_idx').on(t.dagId, t.id),
+    index('events_run_idx').on(t.dagId, t.runId, t.id),
+  ],
 );
 
 /** Live scheduler and worker processes, for health pages and zombie detection. */

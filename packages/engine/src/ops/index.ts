@@ -4,14 +4,14 @@
  * leaves an event naming who did it.
  */
 import { randomBytes } from 'node:crypto';
-import { InvalidError, NotFoundError, ConflictError } from '@updraft/core/errors';
+import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors';
 import { manualRunInterval, parseSchedule } from '@updraft/core/schedule';
 import { TERMINAL_TASK_STATES } from '@updraft/core/state';
-import { type Queryable, databaseError, rowsOf, schema } from '@updraft/db';
+import { databaseError, type Queryable, rowsOf, schema } from '@updraft/db';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { refreshNextRun } from '../processor/index.ts';
 import type { EngineResources } from '../resources.ts';
-import { advanceRun, createRun, startQueuedRuns } from '../runs.ts';
+import { advanceRun, createRun, reconcileFinishedRun, startQueuedRuns } from '../runs.ts';
 import { type StateChange, transitionRun, transitionTasks } from '../transitions.ts';
 import { VersionCache } from '../versions.ts';
 
@@ -40,14 +40,20 @@ export class Operations {
   async triggerRun(dagId: string, opts: TriggerOptions): Promise<{ runId: string; id: number }> {
     const now = this.#r.clock.now();
     const logicalDate = opts.logicalDate ?? now;
-    const runId = opts.runId ?? `manual__${logicalDate.toISOString()}_${randomBytes(3).toString('hex')}`;
+    const runId =
+      opts.runId ?? `manual__${logicalDate.toISOString()}_${randomBytes(3).toString('hex')}`;
     try {
       const out = await this.#r.database.db.transaction(async (tx) => {
         const dag = await requireDag(tx, dagId);
-        if (!dag.isActive) throw new ConflictError(`DAG "${dagId}" is not active: its file no longer defines it`);
-        if (dag.latestVersionId == null) throw new ConflictError(`DAG "${dagId}" has no version yet`);
+        if (!dag.isActive)
+          throw new ConflictError(`DAG "${dagId}" is not active: its file no longer defines it`);
+        if (dag.latestVersionId == null)
+          throw new ConflictError(`DAG "${dagId}" has no version yet`);
         const version = await this.#versions.get(tx, dag.latestVersionId);
-        const interval = manualRunInterval(parseSchedule(version.spec.schedule, version.spec.timezone), logicalDate);
+        const interval = manualRunInterval(
+          parseSchedule(version.spec.schedule, version.spec.timezone),
+          logicalDate,
+        );
         const created = await createRun(
           tx,
           version,
@@ -65,7 +71,9 @@ export class Operations {
           now,
         );
         // A paused DAG's manual runs wait, as in Airflow; otherwise start now if there is room.
-        const started = dag.isPaused ? { changes: [] } : await startQueuedRuns(tx, this.#versions, dagId, opts.actor, now);
+        const started = dag.isPaused
+          ? { changes: [] }
+          : await startQueuedRuns(tx, this.#versions, dagId, opts.actor, now);
         return { id: created.id, changes: [...created.changes, ...started.changes] };
       });
       this.#emit(out.changes);
@@ -82,7 +90,10 @@ export class Operations {
     const changes = await this.#r.database.db.transaction(async (tx) => {
       const dag = await requireDag(tx, dagId);
       if (dag.isPaused === paused) return [];
-      await tx.update(schema.dags).set({ isPaused: paused, updatedAt: new Date() }).where(eq(schema.dags.dagId, dagId));
+      await tx
+        .update(schema.dags)
+        .set({ isPaused: paused, updatedAt: new Date() })
+        .where(eq(schema.dags.dagId, dagId));
       await tx.insert(schema.events).values({
         entity: 'dag',
         dagId,
@@ -95,7 +106,8 @@ export class Operations {
         // Unpausing recomputes the next interval (catchup decides whether missed ones run).
         const version = await this.#versions.get(tx, dag.latestVersionId);
         await refreshNextRun(tx, version.spec, this.#r.clock.now());
-        return (await startQueuedRuns(tx, this.#versions, dagId, actor, this.#r.clock.now())).changes;
+        return (await startQueuedRuns(tx, this.#versions, dagId, actor, this.#r.clock.now()))
+          .changes;
       }
       return [];
     });
@@ -116,13 +128,19 @@ export class Operations {
     const now = this.#r.clock.now();
     const out = await this.#r.database.db.transaction(async (tx) => {
       const [run] = rowsOf<{ id: number; state: string; dag_version_id: number }>(
-        await tx.execute(sql`select id, state, dag_version_id from dag_runs where dag_id = ${dagId} and run_id = ${runId} for update`),
+        await tx.execute(
+          sql`select id, state, dag_version_id from dag_runs where dag_id = ${dagId} and run_id = ${runId} for update`,
+        ),
       );
       if (!run) throw new NotFoundError(`DAG "${dagId}" has no run "${runId}"`);
       const version = await this.#versions.get(tx, Number(run.dag_version_id));
       let targets = opts.taskIds ?? [...version.tasks.keys()];
       const unknown = targets.filter((t) => !version.tasks.has(t));
-      if (unknown.length > 0) throw new InvalidError(`DAG "${dagId}" has no task ${unknown.map((t) => `"${t}"`).join(', ')}`, { taskIds: unknown });
+      if (unknown.length > 0)
+        throw new InvalidError(
+          `DAG "${dagId}" has no task ${unknown.map((t) => `"${t}"`).join(', ')}`,
+          { taskIds: unknown },
+        );
       if (opts.downstream) {
         const all = new Set(targets);
         let grew = true;
@@ -138,20 +156,52 @@ export class Operations {
         targets = [...all];
       }
       const tis = await tx
-        .select({ id: schema.taskInstances.id, taskId: schema.taskInstances.taskId, state: schema.taskInstances.state })
+        .select({
+          id: schema.taskInstances.id,
+          taskId: schema.taskInstances.taskId,
+          state: schema.taskInstances.state,
+        })
         .from(schema.taskInstances)
-        .where(and(eq(schema.taskInstances.dagRunId, Number(run.id)), inArray(schema.taskInstances.taskId, targets)));
-      const selected = tis.filter((ti) => !opts.onlyFailed || ti.state === 'failed' || ti.state === 'upstream_failed');
-      const finished = selected.filter((ti) => TERMINAL_TASK_STATES.has(ti.state) || ti.state === 'up_for_retry' || ti.state === 'scheduled' || ti.state === 'queued');
+        .where(
+          and(
+            eq(schema.taskInstances.dagRunId, Number(run.id)),
+            inArray(schema.taskInstances.taskId, targets),
+          ),
+        );
+      const selected = tis.filter(
+        (ti) => !opts.onlyFailed || ti.state === 'failed' || ti.state === 'upstream_failed',
+      );
+      const finished = selected.filter(
+        (ti) =>
+          TERMINAL_TASK_STATES.has(ti.state) ||
+          ti.state === 'up_for_retry' ||
+          ti.state === 'scheduled' ||
+          ti.state === 'queued',
+      );
       const running = selected.filter((ti) => ti.state === 'running');
       const reason = `cleared by ${opts.actor}`;
       const changes: StateChange[] = [
-        ...(await transitionTasks(tx, finished.map((t) => t.id), 'none', {
-          actor: opts.actor,
-          reason,
-          set: [sql`next_attempt_at = null`, sql`end_date = null`, sql`start_date = null`, sql`worker_id = null`],
-        })),
-        ...(await transitionTasks(tx, running.map((t) => t.id), 'restarting', { actor: opts.actor, reason })),
+        ...(await transitionTasks(
+          tx,
+          finished.map((t) => t.id),
+          'none',
+          {
+            actor: opts.actor,
+            reason,
+            set: [
+              sql`next_attempt_at = null`,
+              sql`end_date = null`,
+              sql`start_date = null`,
+              sql`worker_id = null`,
+            ],
+          },
+        )),
+        ...(await transitionTasks(
+          tx,
+          running.map((t) => t.id),
+          'restarting',
+          { actor: opts.actor, reason },
+        )),
       ];
       if (run.state === 'success' || run.state === 'failed') {
         const change = await transitionRun(tx, Number(run.id), 'queued', {
@@ -160,9 +210,15 @@ export class Operations {
           set: [sql`end_date = null`, sql`queued_at = ${now}`],
         });
         if (change) changes.push(change);
-        changes.push(...(await startQueuedRuns(tx, this.#versions, dagId, opts.actor, now)).changes);
+        changes.push(
+          ...(await startQueuedRuns(tx, this.#versions, dagId, opts.actor, now)).changes,
+        );
       } else if (run.state === 'running') {
-        changes.push(...(await advanceRun(tx, this.#versions, Number(run.id), opts.actor, now, { locked: true })).changes);
+        changes.push(
+          ...(
+            await advanceRun(tx, this.#versions, Number(run.id), opts.actor, now, { locked: true })
+          ).changes,
+        );
       }
       return { changes, cleared: selected.map((t) => t.taskId) };
     });
@@ -171,7 +227,13 @@ export class Operations {
   }
 
   /** Marks a task instance success or failed by hand (Airflow's "mark success/failed"). */
-  async markTaskInstance(dagId: string, runId: string, taskId: string, state: 'success' | 'failed', actor: string): Promise<void> {
+  async markTaskInstance(
+    dagId: string,
+    runId: string,
+    taskId: string,
+    state: 'success' | 'failed',
+    actor: string,
+  ): Promise<void> {
     const changes = await this.#r.database.db.transaction(async (tx) => {
       const [ti] = rowsOf<{ id: number; dag_run_id: number; state: string }>(
         await tx.execute(sql`select t.id, t.dag_run_id, t.state from task_instances t
@@ -179,14 +241,25 @@ export class Operations {
       );
       if (!ti) throw new NotFoundError(`DAG "${dagId}" run "${runId}" has no task "${taskId}"`);
       await tx.execute(sql`select id from dag_runs where id = ${ti.dag_run_id} for update`);
-      const changed = await transitionTasks(tx, [Number(ti.id)], state, { actor, reason: `marked ${state} by ${actor}`, set: [sql`end_date = now()`] });
-      if (changed.length === 0) throw new ConflictError(`task "${taskId}" is ${ti.state} and cannot be marked ${state}`);
-      const advanced = await advanceRun(tx, this.#versions, Number(ti.dag_run_id), actor, this.#r.clock.now(), { locked: true });
+      const changed = await transitionTasks(tx, [Number(ti.id)], state, {
+        actor,
+        reason: `marked ${state} by ${actor}`,
+        set: [sql`end_date = now()`],
+      });
+      if (changed.length === 0)
+        throw new ConflictError(`task "${taskId}" is ${ti.state} and cannot be marked ${state}`);
+      const advanced = await advanceRun(
+        tx,
+        this.#versions,
+        Number(ti.dag_run_id),
+        actor,
+        this.#r.clock.now(),
+        { locked: true },
+      );
       return [...changed, ...advanced.changes];
     });
     this.#emit(changes);
   }
-
 }
 
 async function requireDag(tx: Queryable, dagId: string) {

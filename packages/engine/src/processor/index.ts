@@ -56,8 +56,15 @@ export class DagProcessor {
       .map(([path]) => path)
       .sort();
     const removed = [...this.#seen.keys()].filter((path) => !files.has(path));
-    const report: SyncReport = { parsed: changed.length, dags: 0, newVersions: 0, importErrors: 0, removedFiles: 0 };
-    const results = changed.length > 0 ? await parseDagFiles(changed, this.#opts.parseTimeoutMs ?? 30_000) : [];
+    const report: SyncReport = {
+      parsed: changed.length,
+      dags: 0,
+      newVersions: 0,
+      importErrors: 0,
+      removedFiles: 0,
+    };
+    const results =
+      changed.length > 0 ? await parseDagFiles(changed, this.#opts.parseTimeoutMs ?? 30_000) : [];
     for (const result of results) {
       try {
         const outcome = await this.#record(result);
@@ -67,7 +74,10 @@ export class DagProcessor {
         this.#seen.set(result.fileloc, files.get(result.fileloc)!);
       } catch (error) {
         // Recording one file failed (e.g. the database blipped): log it and retry next sync.
-        this.#r.logger.error({ err: error, fileloc: this.#display(result.fileloc) }, 'failed to record DAG file');
+        this.#r.logger.error(
+          { err: error, fileloc: this.#display(result.fileloc) },
+          'failed to record DAG file',
+        );
       }
     }
     // On the first sync, files recorded by an earlier process but deleted since are removed too.
@@ -88,7 +98,9 @@ export class DagProcessor {
   async #knownFiles(): Promise<string[]> {
     const { db } = this.#r.database;
     const rows = rowsOf<{ fileloc: string }>(
-      await db.execute(sql`select fileloc from dags where is_active union select fileloc from import_errors`),
+      await db.execute(
+        sql`select fileloc from dags where is_active union select fileloc from import_errors`,
+      ),
     );
     return rows.map((r) => r.fileloc).filter((f) => f.startsWith(this.#opts.dagsFolder));
   }
@@ -96,15 +108,23 @@ export class DagProcessor {
   async #removeFile(fileloc: string): Promise<void> {
     const { db } = this.#r.database;
     await db.transaction(async (tx) => {
-      await tx.update(schema.dags).set({ isActive: false, updatedAt: new Date() }).where(eq(schema.dags.fileloc, fileloc));
+      await tx
+        .update(schema.dags)
+        .set({ isActive: false, updatedAt: new Date() })
+        .where(eq(schema.dags.fileloc, fileloc));
       await tx.delete(schema.importErrors).where(eq(schema.importErrors.fileloc, fileloc));
     });
   }
 
-  async #record(result: ParseMessage): Promise<{ dags: number; newVersions: number; importError: boolean }> {
+  async #record(
+    result: ParseMessage,
+  ): Promise<{ dags: number; newVersions: number; importError: boolean }> {
     const { db } = this.#r.database;
     if (result.kind === 'error') {
-      this.#r.logger.warn({ fileloc: this.#display(result.fileloc), error: result.message }, 'DAG import error');
+      this.#r.logger.warn(
+        { fileloc: this.#display(result.fileloc), error: result.message },
+        'DAG import error',
+      );
       await upsertImportError(db, result.fileloc, result.message, { issues: result.issues });
       return { dags: 0, newVersions: 0, importError: true };
     }
@@ -118,7 +138,15 @@ export class DagProcessor {
           problems.push(problem);
           continue;
         }
-        newVersions += (await upsertDag(tx, spec, result, this.#opts.pauseNewDags, this.#r.clock.now())) ? 1 : 0;
+        newVersions += (await upsertDag(
+          tx,
+          spec,
+          result,
+          this.#opts.pauseNewDags,
+          this.#r.clock.now(),
+        ))
+          ? 1
+          : 0;
         accepted.push(spec.dagId);
       }
       // DAGs this file used to define but no longer does.
@@ -128,7 +156,10 @@ export class DagProcessor {
         .where(and(eq(schema.dags.fileloc, result.fileloc), eq(schema.dags.isActive, true)));
       for (const { dagId } of stale) {
         if (!accepted.includes(dagId)) {
-          await tx.update(schema.dags).set({ isActive: false, updatedAt: new Date() }).where(eq(schema.dags.dagId, dagId));
+          await tx
+            .update(schema.dags)
+            .set({ isActive: false, updatedAt: new Date() })
+            .where(eq(schema.dags.dagId, dagId));
         }
       }
       if (problems.length > 0) {
@@ -141,7 +172,12 @@ export class DagProcessor {
   }
 }
 
-async function upsertImportError(db: Queryable, fileloc: string, message: string, details: unknown): Promise<void> {
+async function upsertImportError(
+  db: Queryable,
+  fileloc: string,
+  message: string,
+  details: unknown,
+): Promise<void> {
   await db
     .insert(schema.importErrors)
     .values({ fileloc, message, details })
@@ -152,7 +188,11 @@ async function upsertImportError(db: Queryable, fileloc: string, message: string
 }
 
 /** A DAG id belongs to one file and one team; a team that is not in this environment is refused. */
-async function checkOwnership(tx: Queryable, spec: DagSpec, fileloc: string): Promise<string | null> {
+async function checkOwnership(
+  tx: Queryable,
+  spec: DagSpec,
+  fileloc: string,
+): Promise<string | null> {
   const [team] = await tx.select().from(schema.teams).where(eq(schema.teams.id, spec.team));
   if (!team) {
     return `${fileloc}: DAG "${spec.dagId}": team "${spec.team}" is not defined in this environment's teams.yaml`;
@@ -196,11 +236,18 @@ async function upsertDag(
   const [known] = await tx
     .select({ id: schema.dagVersions.id })
     .from(schema.dagVersions)
-    .where(and(eq(schema.dagVersions.dagId, spec.dagId), eq(schema.dagVersions.contentHash, contentHash)));
+    .where(
+      and(
+        eq(schema.dagVersions.dagId, spec.dagId),
+        eq(schema.dagVersions.contentHash, contentHash),
+      ),
+    );
   let versionId = known?.id;
   if (!versionId) {
     const [latest] = rowsOf<{ n: number | null }>(
-      await tx.execute(sql`select max(version_number) as n from dag_versions where dag_id = ${spec.dagId}`),
+      await tx.execute(
+        sql`select max(version_number) as n from dag_versions where dag_id = ${spec.dagId}`,
+      ),
     );
     const [inserted] = await tx
       .insert(schema.dagVersions)
@@ -222,13 +269,20 @@ async function upsertDag(
       details: { contentHash, fileloc: file.fileloc },
     });
   }
-  await tx.update(schema.dags).set({ latestVersionId: versionId }).where(eq(schema.dags.dagId, spec.dagId));
+  await tx
+    .update(schema.dags)
+    .set({ latestVersionId: versionId })
+    .where(eq(schema.dags.dagId, spec.dagId));
   await refreshNextRun(tx, spec, now);
   return !known;
 }
 
 /** Stores when the scheduler should next look at this DAG (a hint; runs are decided at creation). */
-export async function refreshNextRun(tx: Queryable, spec: Pick<DagSpec, 'dagId' | 'schedule' | 'timezone' | 'startDate' | 'endDate' | 'catchup'>, now: Date): Promise<void> {
+export async function refreshNextRun(
+  tx: Queryable,
+  spec: Pick<DagSpec, 'dagId' | 'schedule' | 'timezone' | 'startDate' | 'endDate' | 'catchup'>,
+  now: Date,
+): Promise<void> {
   const schedule = parseSchedule(spec.schedule, spec.timezone);
   const [last] = rowsOf<{ data_interval_start: Date | string; data_interval_end: Date | string }>(
     await tx.execute(sql`select data_interval_start, data_interval_end from dag_runs
@@ -238,7 +292,9 @@ export async function refreshNextRun(tx: Queryable, spec: Pick<DagSpec, 'dagId' 
     startDate: spec.startDate ? new Date(spec.startDate) : null,
     endDate: spec.endDate ? new Date(spec.endDate) : null,
     catchup: spec.catchup,
-    lastInterval: last ? { start: new Date(last.data_interval_start), end: new Date(last.data_interval_end) } : null,
+    lastInterval: last
+      ? { start: new Date(last.data_interval_start), end: new Date(last.data_interval_end) }
+      : null,
     now,
   });
   await tx

@@ -37,7 +37,9 @@ export async function loadDagFile(fileloc: string): Promise<LoadedDagFile> {
     return { fileloc, sourceHash, dags: [dagFromYaml(source.toString('utf8'), fileloc)] };
   }
   // The hash in the URL gives each content version its own module instance.
-  const mod = (await import(`${pathToFileURL(fileloc).href}?v=${sourceHash.slice(0, 16)}`)) as Record<string, unknown>;
+  const mod = (await import(
+    `${pathToFileURL(fileloc).href}?v=${sourceHash.slice(0, 16)}`
+  )) as Record<string, unknown>;
   const dags = Object.values(mod).filter(isDag);
   const unique = [...new Set(dags)];
   return { fileloc, sourceHash, dags: unique };

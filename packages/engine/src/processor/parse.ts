@@ -11,7 +11,10 @@ export type ParseMessage =
 
 const WORKER_URL = new URL('./parse-worker.ts', import.meta.url);
 
-export async function parseDagFiles(files: readonly string[], timeoutMs: number): Promise<ParseMessage[]> {
+export async function parseDagFiles(
+  files: readonly string[],
+  timeoutMs: number,
+): Promise<ParseMessage[]> {
   const results: ParseMessage[] = [];
   let remaining = [...files];
   while (remaining.length > 0) {
@@ -30,7 +33,12 @@ export async function parseDagFiles(files: readonly string[], timeoutMs: number)
     } else if (done.crashed) {
       const fileloc = batch[done.results.length];
       if (fileloc) {
-        results.push({ kind: 'error', fileloc, message: `${fileloc}: ${done.crashed}`, issues: [] });
+        results.push({
+          kind: 'error',
+          fileloc,
+          message: `${fileloc}: ${done.crashed}`,
+          issues: [],
+        });
         remaining = batch.slice(done.results.length + 1);
       }
     }
@@ -69,7 +77,8 @@ function parseBatch(
     });
     worker.on('error', (error) => finish(false, `the file crashed its parser: ${error.message}`));
     worker.on('exit', (code) => {
-      if (results.length < files.length) finish(false, `the file stopped its parser (exit code ${code})`);
+      if (results.length < files.length)
+        finish(false, `the file stopped its parser (exit code ${code})`);
     });
   });
 }

@@ -10,17 +10,17 @@
  * them from doing anything twice.
  */
 import { hostname } from 'node:os';
-import { retryDelay } from '@updraft/core/decisions';
 import type { DagSpec } from '@updraft/core/dag';
+import { retryDelay } from '@updraft/core/decisions';
 import { nextRunInfo, parseSchedule } from '@updraft/core/schedule';
 import { databaseError, rowsOf, schema } from '@updraft/db';
 import { sql } from 'drizzle-orm';
+import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts';
 import { refreshNextRun } from '../processor/index.ts';
 import { CHANNELS, type EngineResources } from '../resources.ts';
 import { advanceRun, createRun, queueScheduled, startQueuedRuns } from '../runs.ts';
 import { type StateChange, transitionTasks } from '../transitions.ts';
 import { VersionCache } from '../versions.ts';
-import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts';
 
 export interface SchedulerOptions {
   id?: string;
@@ -68,7 +68,14 @@ export class Scheduler {
 
   /** One scheduling pass. Errors for single items are logged and counted, never thrown. */
   async runOnce(): Promise<PassReport> {
-    const report: PassReport = { runsCreated: 0, runsStarted: 0, runsAdvanced: 0, tasksQueued: 0, zombies: 0, errors: 0 };
+    const report: PassReport = {
+      runsCreated: 0,
+      runsStarted: 0,
+      runsAdvanced: 0,
+      tasksQueued: 0,
+      zombies: 0,
+      errors: 0,
+    };
     await this.#step(report, () => this.#createScheduledRuns(report));
     await this.#step(report, () => this.#startQueuedRuns(report));
     await this.#step(report, () => this.#advanceRunningRuns(report));
@@ -100,7 +107,11 @@ export class Scheduler {
     for (const { dagId } of due) {
       try {
         const created = await db.transaction(async (tx) => {
-          const [dag] = rowsOf<{ dag_id: string; latest_version_id: number | null; max_active_runs: number }>(
+          const [dag] = rowsOf<{
+            dag_id: string;
+            latest_version_id: number | null;
+            max_active_runs: number;
+          }>(
             await tx.execute(sql`select dag_id, latest_version_id, max_active_runs from dags
               where dag_id = ${dagId} and is_paused = false and is_active = true for update skip locked`),
           );
@@ -108,7 +119,9 @@ export class Scheduler {
           const version = await this.#versions.get(tx, Number(dag.latest_version_id));
           const spec = version.spec;
           const [active] = rowsOf<{ n: number }>(
-            await tx.execute(sql`select count(*)::int as n from dag_runs where dag_id = ${dagId} and state in ('queued', 'running')`),
+            await tx.execute(
+              sql`select count(*)::int as n from dag_runs where dag_id = ${dagId} and state in ('queued', 'running')`,
+            ),
           );
           // Like Airflow, no new scheduled run while max_active_runs are active; try again later.
           if ((active?.n ?? 0) >= dag.max_active_runs) return 0;
@@ -140,7 +153,8 @@ export class Scheduler {
         report.errors++;
         const { code } = databaseError(error);
         // 23505: another scheduler created this interval first. Not an error.
-        if (code !== '23505') this.#r.logger.error({ err: error, dagId }, 'could not create scheduled run');
+        if (code !== '23505')
+          this.#r.logger.error({ err: error, dagId }, 'could not create scheduled run');
       }
     }
   }
@@ -154,7 +168,9 @@ export class Scheduler {
       startDate: spec.startDate ? new Date(spec.startDate) : null,
       endDate: spec.endDate ? new Date(spec.endDate) : null,
       catchup: spec.catchup,
-      lastInterval: last ? { start: new Date(last.data_interval_start), end: new Date(last.data_interval_end) } : null,
+      lastInterval: last
+        ? { start: new Date(last.data_interval_start), end: new Date(last.data_interval_end) }
+        : null,
       now,
     });
   }
@@ -162,12 +178,18 @@ export class Scheduler {
   async #startQueuedRuns(report: PassReport): Promise<void> {
     const { db } = this.#r.database;
     const dagIds = rowsOf<{ dag_id: string }>(
-      await db.execute(sql`select distinct dag_id from dag_runs where state = 'queued' limit ${this.#batchSize}`),
+      await db.execute(
+        sql`select distinct dag_id from dag_runs where state = 'queued' limit ${this.#batchSize}`,
+      ),
     );
     for (const { dag_id: dagId } of dagIds) {
       try {
-        const result = await db.transaction((tx) => startQueuedRuns(tx, this.#versions, dagId, this.id, this.#r.clock.now()));
-        report.runsStarted += result.changes.filter((c) => c.entity === 'dag_run' && c.to === 'running').length;
+        const result = await db.transaction((tx) =>
+          startQueuedRuns(tx, this.#versions, dagId, this.id, this.#r.clock.now()),
+        );
+        report.runsStarted += result.changes.filter(
+          (c) => c.entity === 'dag_run' && c.to === 'running',
+        ).length;
         report.tasksQueued += result.queued;
         this.#emit(result.changes);
       } catch (error) {
@@ -187,9 +209,15 @@ export class Scheduler {
       try {
         const result = await db.transaction(async (tx) => {
           // Another scheduler or a finishing worker holds this run: it is being advanced already.
-          const locked = rowsOf(await tx.execute(sql`select id from dag_runs where id = ${id} and state = 'running' for update skip locked`));
+          const locked = rowsOf(
+            await tx.execute(
+              sql`select id from dag_runs where id = ${id} and state = 'running' for update skip locked`,
+            ),
+          );
           if (locked.length === 0) return null;
-          return advanceRun(tx, this.#versions, Number(id), this.id, this.#r.clock.now(), { locked: true });
+          return advanceRun(tx, this.#versions, Number(id), this.id, this.#r.clock.now(), {
+            locked: true,
+          });
         });
         if (!result) continue;
         report.runsAdvanced++;
@@ -205,11 +233,15 @@ export class Scheduler {
   async #queueLeftovers(report: PassReport): Promise<void> {
     const { db } = this.#r.database;
     const dagIds = rowsOf<{ dag_id: string }>(
-      await db.execute(sql`select distinct dag_id from task_instances where state = 'scheduled' limit ${this.#batchSize}`),
+      await db.execute(
+        sql`select distinct dag_id from task_instances where state = 'scheduled' limit ${this.#batchSize}`,
+      ),
     );
     for (const { dag_id: dagId } of dagIds) {
       try {
-        const changes = await db.transaction((tx) => queueScheduled(tx, dagId, this.id, this.#r.clock.now()));
+        const changes = await db.transaction((tx) =>
+          queueScheduled(tx, dagId, this.id, this.#r.clock.now()),
+        );
         report.tasksQueued += changes.length;
         this.#emit(changes);
       } catch (error) {
@@ -227,7 +259,18 @@ export class Scheduler {
     const { db } = this.#r.database;
     const now = this.#r.clock.now();
     const cutoff = new Date(now.getTime() - this.#zombieThresholdMs);
-    const zombies = rowsOf<{ id: number; dag_run_id: number; state: string; try_number: number; max_retries: number; worker_id: string | null; dag_version_id: number; task_id: string; dag_id: string; run_id: string }>(
+    const zombies = rowsOf<{
+      id: number;
+      dag_run_id: number;
+      state: string;
+      try_number: number;
+      max_retries: number;
+      worker_id: string | null;
+      dag_version_id: number;
+      task_id: string;
+      dag_id: string;
+      run_id: string;
+    }>(
       await db.execute(sql`select t.id, t.dag_run_id, t.state, t.try_number, t.max_retries, t.worker_id, t.task_id,
           t.dag_id, t.run_id, r.dag_version_id
         from task_instances t join dag_runs r on r.id = t.dag_run_id
@@ -237,23 +280,35 @@ export class Scheduler {
     for (const z of zombies) {
       try {
         await db.transaction(async (tx) => {
-          const locked = rowsOf(await tx.execute(sql`select id from dag_runs where id = ${z.dag_run_id} for update`));
+          const locked = rowsOf(
+            await tx.execute(sql`select id from dag_runs where id = ${z.dag_run_id} for update`),
+          );
           if (locked.length === 0) return;
           const reason = `zombie: no heartbeat from ${z.worker_id ?? 'its worker'} since before ${cutoff.toISOString()}`;
           const guard = sql`heartbeat_at < ${cutoff}`;
           let changes: StateChange[];
           if (z.state === 'restarting') {
-            changes = await transitionTasks(tx, [Number(z.id)], 'none', { actor: this.id, reason, where: guard, from: ['restarting'] });
+            changes = await transitionTasks(tx, [Number(z.id)], 'none', {
+              actor: this.id,
+              reason,
+              where: guard,
+              from: ['restarting'],
+            });
           } else if (z.try_number <= z.max_retries) {
             const version = await this.#versions.get(tx, Number(z.dag_version_id));
             const task = version.tasks.get(z.task_id);
-            const delay = task ? retryDelay(task, z.try_number, `${z.dag_id}/${z.run_id}/${z.task_id}`) : 0;
+            const delay = task
+              ? retryDelay(task, z.try_number, `${z.dag_id}/${z.run_id}/${z.task_id}`)
+              : 0;
             changes = await transitionTasks(tx, [Number(z.id)], 'up_for_retry', {
               actor: this.id,
               reason,
               where: guard,
               from: ['running'],
-              set: [sql`end_date = ${now}`, sql`next_attempt_at = ${new Date(now.getTime() + delay)}`],
+              set: [
+                sql`end_date = ${now}`,
+                sql`next_attempt_at = ${new Date(now.getTime() + delay)}`,
+              ],
             });
           } else {
             changes = await transitionTasks(tx, [Number(z.id)], 'failed', {
@@ -266,8 +321,18 @@ export class Scheduler {
           }
           if (changes.length > 0) {
             report.zombies++;
-            this.#r.logger.warn({ dagId: z.dag_id, runId: z.run_id, taskId: z.task_id, worker: z.worker_id }, reason);
-            const advanced = await advanceRun(tx, this.#versions, Number(z.dag_run_id), this.id, now, { locked: true });
+            this.#r.logger.warn(
+              { dagId: z.dag_id, runId: z.run_id, taskId: z.task_id, worker: z.worker_id },
+              reason,
+            );
+            const advanced = await advanceRun(
+              tx,
+              this.#versions,
+              Number(z.dag_run_id),
+              this.id,
+              now,
+              { locked: true },
+            );
             this.#emit([...changes, ...advanced.changes]);
           }
         });
@@ -288,7 +353,10 @@ export class Scheduler {
     this.#running = true;
     await registerProcess(this.#r, this.id, 'scheduler');
     this.#unlisten = await this.#r.database.listen(CHANNELS.scheduler, () => this.#wake?.());
-    this.#r.logger.info({ scheduler: this.id, environment: this.#r.environment }, 'scheduler started');
+    this.#r.logger.info(
+      { scheduler: this.id, environment: this.#r.environment },
+      'scheduler started',
+    );
     this.#loop = (async () => {
       let lastHeartbeat = 0;
       while (this.#running) {
@@ -298,7 +366,9 @@ export class Scheduler {
         }
         if (Date.now() - lastHeartbeat > 5000) {
           lastHeartbeat = Date.now();
-          await heartbeatProcess(this.#r, this.id).catch((err) => this.#r.logger.warn({ err }, 'scheduler heartbeat failed'));
+          await heartbeatProcess(this.#r, this.id).catch((err) =>
+            this.#r.logger.warn({ err }, 'scheduler heartbeat failed'),
+          );
         }
         if (!this.#running) break;
         await new Promise<void>((resolve) => {

@@ -7,8 +7,8 @@
  * Wakes at once on NOTIFY when work is queued, and polls as a fallback.
  */
 import { hostname } from 'node:os';
-import { retryDelay } from '@updraft/core/decisions';
 import type { TaskType } from '@updraft/core/dag';
+import { retryDelay } from '@updraft/core/decisions';
 import { assertNever } from '@updraft/core/errors';
 import { templateContext } from '@updraft/core/template';
 import { rowsOf, schema } from '@updraft/db';
@@ -72,7 +72,10 @@ export class Worker {
   readonly #maxResultBytes: number;
   readonly #logFlushIntervalMs: number;
   readonly #executors: Partial<Record<TaskType, Executor>>;
-  readonly #inFlight = new Map<number, { claimed: Claimed; abort: AbortController; done: Promise<void> }>();
+  readonly #inFlight = new Map<
+    number,
+    { claimed: Claimed; abort: AbortController; done: Promise<void> }
+  >();
   readonly #logBuffers = new Map<number, { tryNumber: number; chunks: string[] }>();
   #running = false;
   #accepting = false;
@@ -113,7 +116,10 @@ export class Worker {
       setInterval(() => void this.#heartbeat(), this.#heartbeatIntervalMs),
       setInterval(() => void this.#flushLogs(), this.#logFlushIntervalMs),
     );
-    this.#r.logger.info({ worker: this.id, concurrency: this.#concurrency, environment: this.#r.environment }, 'worker started');
+    this.#r.logger.info(
+      { worker: this.id, concurrency: this.#concurrency, environment: this.#r.environment },
+      'worker started',
+    );
     this.#loop = this.#claimLoop();
   }
 
@@ -125,10 +131,16 @@ export class Worker {
     await this.#loop;
     const pending = [...this.#inFlight.values()];
     if (pending.length > 0) {
-      this.#r.logger.info({ running: pending.length, graceMs: this.#shutdownGraceMs }, 'waiting for running tasks');
-      const grace = new Promise<void>((resolve) => setTimeout(resolve, this.#shutdownGraceMs).unref());
+      this.#r.logger.info(
+        { running: pending.length, graceMs: this.#shutdownGraceMs },
+        'waiting for running tasks',
+      );
+      const grace = new Promise<void>((resolve) =>
+        setTimeout(resolve, this.#shutdownGraceMs).unref(),
+      );
       await Promise.race([Promise.all(pending.map((p) => p.done)), grace]);
-      for (const p of this.#inFlight.values()) p.abort.abort(new ShuttingDown('the worker is shutting down'));
+      for (const p of this.#inFlight.values())
+        p.abort.abort(new ShuttingDown('the worker is shutting down'));
       await Promise.all([...this.#inFlight.values()].map((p) => p.done));
     }
     for (const t of this.#timers) clearInterval(t);
@@ -200,13 +212,33 @@ export class Worker {
       if (changes.length === 0) return [];
       const claimedIds = changes.map((c) => c.id);
       // A new try starts clean: results of the previous try are cleared.
-      await tx.execute(sql`delete from xcoms where task_instance_id in (${sql.join(claimedIds.map((id) => sql`${id}`), sql`, `)})`);
-      const rows = rowsOf<{ id: number; dag_run_id: number; dag_id: string; run_id: string; task_id: string; map_index: number; try_number: number; max_retries: number }>(
+      await tx.execute(
+        sql`delete from xcoms where task_instance_id in (${sql.join(
+          claimedIds.map((id) => sql`${id}`),
+          sql`, `,
+        )})`,
+      );
+      const rows = rowsOf<{
+        id: number;
+        dag_run_id: number;
+        dag_id: string;
+        run_id: string;
+        task_id: string;
+        map_index: number;
+        try_number: number;
+        max_retries: number;
+      }>(
         await tx.execute(sql`select id, dag_run_id, dag_id, run_id, task_id, map_index, try_number, max_retries
-          from task_instances where id in (${sql.join(claimedIds.map((id) => sql`${id}`), sql`, `)})`),
+          from task_instances where id in (${sql.join(
+            claimedIds.map((id) => sql`${id}`),
+            sql`, `,
+          )})`),
       );
       // try_number in the events is the new try's.
-      this.#r.events.emit('stateChanges', changes.map((c) => ({ ...c, tryNumber: (c.tryNumber ?? 0) })));
+      this.#r.events.emit(
+        'stateChanges',
+        changes.map((c) => ({ ...c, tryNumber: c.tryNumber ?? 0 })),
+      );
       return rows.map((r) => ({
         id: Number(r.id),
         runPk: Number(r.dag_run_id),
@@ -224,7 +256,9 @@ export class Worker {
     const abort = new AbortController();
     const entry = { claimed, abort, done: Promise.resolve() };
     entry.done = this.#execute(claimed, abort.signal)
-      .catch((error) => this.#r.logger.error({ err: error, taskInstance: claimed.id }, 'task execution crashed'))
+      .catch((error) =>
+        this.#r.logger.error({ err: error, taskInstance: claimed.id }, 'task execution crashed'),
+      )
       .finally(() => {
         this.#inFlight.delete(claimed.id);
         this.#wake?.();
@@ -247,7 +281,11 @@ export class Worker {
     for (const id of ids) {
       const buffer = this.#logBuffers.get(id);
       if (!buffer || buffer.chunks.length === 0) continue;
-      out.push({ taskInstanceId: id, tryNumber: buffer.tryNumber, content: buffer.chunks.join('') });
+      out.push({
+        taskInstanceId: id,
+        tryNumber: buffer.tryNumber,
+        content: buffer.chunks.join(''),
+      });
       buffer.chunks = [];
     }
     return out;
@@ -271,13 +309,22 @@ export class Worker {
     let outcome: Outcome;
     let version: LoadedVersion | undefined;
     try {
-      const [run] = await db.select().from(schema.dagRuns).where(eq(schema.dagRuns.id, claimed.runPk));
+      const [run] = await db
+        .select()
+        .from(schema.dagRuns)
+        .where(eq(schema.dagRuns.id, claimed.runPk));
       if (!run) throw new Superseded('the run was deleted');
       version = await this.#versions.get(db, run.dagVersionId);
       const task = version.tasks.get(claimed.taskId);
-      if (!task) throw new TaskFailure(`task "${claimed.taskId}" is not in DAG version ${version.id}`, { retryable: false });
+      if (!task)
+        throw new TaskFailure(`task "${claimed.taskId}" is not in DAG version ${version.id}`, {
+          retryable: false,
+        });
       const executor = this.#executors[task.type];
-      if (!executor) throw new TaskFailure(`no executor for task type "${task.type}" on this worker`, { retryable: false });
+      if (!executor)
+        throw new TaskFailure(`no executor for task type "${task.type}" on this worker`, {
+          retryable: false,
+        });
       const runInfo: RunInfo = {
         runPk: run.id,
         dagId: run.dagId,
@@ -292,7 +339,10 @@ export class Worker {
       signal.addEventListener('abort', onAbort, { once: true });
       const timer =
         task.timeoutMs != null
-          ? setTimeout(() => controller.abort(new TimedOut(`timed out after ${task.timeoutMs} ms`)), task.timeoutMs)
+          ? setTimeout(
+              () => controller.abort(new TimedOut(`timed out after ${task.timeoutMs} ms`)),
+              task.timeoutMs,
+            )
           : undefined;
       try {
         const { result } = await executor({
@@ -337,7 +387,8 @@ export class Worker {
         };
       }
     }
-    if (outcome.kind === 'failure') this.#log(claimed.id, claimed.tryNumber, `error: ${outcome.reason}\n`);
+    if (outcome.kind === 'failure')
+      this.#log(claimed.id, claimed.tryNumber, `error: ${outcome.reason}\n`);
     await this.#finish(claimed, outcome, version, Date.now() - started);
   }
 
@@ -353,19 +404,37 @@ export class Worker {
   async #pushXcom(claimed: Claimed, key: string, value: unknown): Promise<void> {
     const size = Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
     if (size > this.#maxResultBytes) {
-      throw new TaskFailure(`XCom "${key}" is ${size} bytes; the limit is ${this.#maxResultBytes} bytes`, { retryable: false });
+      throw new TaskFailure(
+        `XCom "${key}" is ${size} bytes; the limit is ${this.#maxResultBytes} bytes`,
+        { retryable: false },
+      );
     }
     await this.#r.database.db
       .insert(schema.xcoms)
-      .values({ taskInstanceId: claimed.id, dagRunId: claimed.runPk, taskId: claimed.taskId, mapIndex: claimed.mapIndex, key, value: value as never })
-      .onConflictDoUpdate({ target: [schema.xcoms.taskInstanceId, schema.xcoms.key], set: { value: value as never } });
+      .values({
+        taskInstanceId: claimed.id,
+        dagRunId: claimed.runPk,
+        taskId: claimed.taskId,
+        mapIndex: claimed.mapIndex,
+        key,
+        value: value as never,
+      })
+      .onConflictDoUpdate({
+        target: [schema.xcoms.taskInstanceId, schema.xcoms.key],
+        set: { value: value as never },
+      });
   }
 
   /**
    * Records the try's outcome and advances the run, in one transaction. Retried while the
    * database is unreachable; if it never comes back, the scheduler's zombie check takes over.
    */
-  async #finish(claimed: Claimed, outcome: Outcome, version: LoadedVersion | undefined, durationMs: number): Promise<void> {
+  async #finish(
+    claimed: Claimed,
+    outcome: Outcome,
+    version: LoadedVersion | undefined,
+    durationMs: number,
+  ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         const changes = await this.#r.database.db.transaction(async (tx) => {
@@ -376,18 +445,37 @@ export class Worker {
           let changes: StateChange[] = [];
           switch (outcome.kind) {
             case 'success':
-              changes = await transitionTasks(tx, [claimed.id], 'success', { actor: this.id, from: ['running'], where: mine, set: ended });
+              changes = await transitionTasks(tx, [claimed.id], 'success', {
+                actor: this.id,
+                from: ['running'],
+                where: mine,
+                set: ended,
+              });
               if (changes.length > 0 && outcome.result !== undefined) {
                 await tx
                   .insert(schema.xcoms)
-                  .values({ taskInstanceId: claimed.id, dagRunId: claimed.runPk, taskId: claimed.taskId, mapIndex: claimed.mapIndex, key: 'return_value', value: outcome.result as never })
-                  .onConflictDoUpdate({ target: [schema.xcoms.taskInstanceId, schema.xcoms.key], set: { value: outcome.result as never } });
+                  .values({
+                    taskInstanceId: claimed.id,
+                    dagRunId: claimed.runPk,
+                    taskId: claimed.taskId,
+                    mapIndex: claimed.mapIndex,
+                    key: 'return_value',
+                    value: outcome.result as never,
+                  })
+                  .onConflictDoUpdate({
+                    target: [schema.xcoms.taskInstanceId, schema.xcoms.key],
+                    set: { value: outcome.result as never },
+                  });
               }
               break;
             case 'failure': {
               const task = version?.tasks.get(claimed.taskId);
               if (outcome.retryable && claimed.tryNumber <= claimed.maxRetries && task) {
-                const delay = retryDelay(task, claimed.tryNumber, `${claimed.dagId}/${claimed.runId}/${claimed.taskId}`);
+                const delay = retryDelay(
+                  task,
+                  claimed.tryNumber,
+                  `${claimed.dagId}/${claimed.runId}/${claimed.taskId}`,
+                );
                 changes = await transitionTasks(tx, [claimed.id], 'up_for_retry', {
                   actor: this.id,
                   reason: outcome.reason,
@@ -396,7 +484,13 @@ export class Worker {
                   set: [...ended, sql`next_attempt_at = ${new Date(now.getTime() + delay)}`],
                 });
               } else {
-                changes = await transitionTasks(tx, [claimed.id], 'failed', { actor: this.id, reason: outcome.reason, from: ['running'], where: mine, set: ended });
+                changes = await transitionTasks(tx, [claimed.id], 'failed', {
+                  actor: this.id,
+                  reason: outcome.reason,
+                  from: ['running'],
+                  where: mine,
+                  set: ended,
+                });
               }
               break;
             }
@@ -417,7 +511,9 @@ export class Worker {
           }
           const logs = this.#takeLogs(claimed.id);
           if (logs.length > 0) await tx.insert(schema.taskLogs).values(logs);
-          const advanced = await advanceRun(tx, this.#versions, claimed.runPk, this.id, now, { locked: true });
+          const advanced = await advanceRun(tx, this.#versions, claimed.runPk, this.id, now, {
+            locked: true,
+          });
           return [...changes, ...advanced.changes];
         });
         this.#logBuffers.delete(claimed.id);
@@ -425,9 +521,15 @@ export class Worker {
         return;
       } catch (error) {
         const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
-        this.#r.logger.warn({ err: error, taskInstance: claimed.id, attempt, retryInMs: delay }, 'could not record task outcome; retrying');
+        this.#r.logger.warn(
+          { err: error, taskInstance: claimed.id, attempt, retryInMs: delay },
+          'could not record task outcome; retrying',
+        );
         if (attempt >= 20) {
-          this.#r.logger.error({ taskInstance: claimed.id }, 'giving up recording task outcome; the scheduler will treat it as a zombie');
+          this.#r.logger.error(
+            { taskInstance: claimed.id },
+            'giving up recording task outcome; the scheduler will treat it as a zombie',
+          );
           return;
         }
         await new Promise((resolve) => setTimeout(resolve, delay));
@@ -444,12 +546,20 @@ export class Worker {
       const alive = new Set(
         rowsOf<{ id: number }>(
           await this.#r.database.db.execute(sql`update task_instances set heartbeat_at = ${this.#r.clock.now()}
-            where id in (${sql.join(ids.map((id) => sql`${id}`), sql`, `)}) and worker_id = ${this.id} and state = 'running'
+            where id in (${sql.join(
+              ids.map((id) => sql`${id}`),
+              sql`, `,
+            )}) and worker_id = ${this.id} and state = 'running'
             returning id`),
         ).map((r) => Number(r.id)),
       );
       for (const id of ids) {
-        if (!alive.has(id)) this.#inFlight.get(id)?.abort.abort(new Superseded('the task instance was cleared or marked by someone else'));
+        if (!alive.has(id))
+          this.#inFlight
+            .get(id)
+            ?.abort.abort(
+              new Superseded('the task instance was cleared or marked by someone else'),
+            );
       }
     } catch (error) {
       this.#r.logger.warn({ err: error }, 'heartbeat failed');
@@ -460,9 +570,14 @@ export class Worker {
 function classifyFailure(error: unknown): Outcome {
   if (error instanceof Superseded) return { kind: 'superseded', reason: error.message };
   if (error instanceof TimedOut) return { kind: 'failure', reason: error.message, retryable: true };
-  if (error instanceof ShuttingDown) return { kind: 'failure', reason: error.message, retryable: true };
-  if (error instanceof TaskFailure) return { kind: 'failure', reason: error.message, retryable: error.retryable };
-  const nonRetryable = typeof error === 'object' && error !== null && (error as { nonRetryable?: unknown }).nonRetryable === true;
+  if (error instanceof ShuttingDown)
+    return { kind: 'failure', reason: error.message, retryable: true };
+  if (error instanceof TaskFailure)
+    return { kind: 'failure', reason: error.message, retryable: error.retryable };
+  const nonRetryable =
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { nonRetryable?: unknown }).nonRetryable === true;
   const message = error instanceof Error ? error.message : String(error);
   return { kind: 'failure', reason: message, retryable: !nonRetryable };
 }

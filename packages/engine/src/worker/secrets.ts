@@ -1,6 +1,7 @@
 /** Keeps secret values out of task logs and results. */
 
-const SENSITIVE_NAME = /(secret|password|passwd|token|api[_-]?key|private[_-]?key|credential|auth)/i;
+const SENSITIVE_NAME =
+  /(secret|password|passwd|token|api[_-]?key|private[_-]?key|credential|auth)/i;
 
 /** Values of variables whose names look sensitive (at least 4 characters, to avoid masking noise). */
 export function sensitiveValues(vars: Record<string, string>): string[] {

@@ -18,7 +18,10 @@ export class DagFileCache {
     }
     const loaded = await entry;
     const dag = loaded.dags.find((d) => d.id === dagId);
-    if (!dag) throw new TaskFailure(`DAG "${dagId}" is no longer defined in ${fileloc}`, { retryable: false });
+    if (!dag)
+      throw new TaskFailure(`DAG "${dagId}" is no longer defined in ${fileloc}`, {
+        retryable: false,
+      });
     return { dag, sourceHash: loaded.sourceHash };
   }
 
@@ -35,11 +38,16 @@ export function createFunctionExecutor(files: DagFileCache): Executor {
       files.invalidate(ctx.version.fileloc);
       ({ dag, sourceHash } = await files.dag(ctx.version.fileloc, ctx.run.dagId));
       if (sourceHash !== ctx.version.sourceHash) {
-        ctx.log(`warning: ${ctx.version.fileloc} changed since this run's DAG version was recorded; running the current code\n`);
+        ctx.log(
+          `warning: ${ctx.version.fileloc} changed since this run's DAG version was recorded; running the current code\n`,
+        );
       }
     }
     const fn = dag.functionOf(ctx.taskId);
-    if (!fn) throw new TaskFailure(`task "${ctx.taskId}" is not a function task in the current file`, { retryable: false });
+    if (!fn)
+      throw new TaskFailure(`task "${ctx.taskId}" is not a function task in the current file`, {
+        retryable: false,
+      });
     const params = (ctx.template.params ?? {}) as Record<string, unknown>;
     const taskContext: TaskContext = {
       dagId: ctx.run.dagId,

@@ -11,20 +11,32 @@ export const runHttpTask: Executor = async (ctx) => {
   let body: string | undefined;
   if (config.body !== undefined) {
     body = typeof config.body === 'string' ? config.body : JSON.stringify(config.body);
-    if (typeof config.body !== 'string' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+    if (
+      typeof config.body !== 'string' &&
+      !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')
+    ) {
       headers['content-type'] = 'application/json';
     }
   }
   const started = Date.now();
   let response: Response;
   try {
-    response = await fetch(config.url, { method: config.method, headers, body: body ?? null, signal: ctx.signal });
+    response = await fetch(config.url, {
+      method: config.method,
+      headers,
+      body: body ?? null,
+      signal: ctx.signal,
+    });
   } catch (error) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
-    throw new TaskFailure(`${config.method} ${maskSecrets(config.url, secrets)} failed: ${(error as Error).message}`);
+    throw new TaskFailure(
+      `${config.method} ${maskSecrets(config.url, secrets)} failed: ${(error as Error).message}`,
+    );
   }
   const text = await response.text();
-  ctx.log(`${config.method} ${maskSecrets(config.url, secrets)} → ${response.status} (${Date.now() - started} ms)\n`);
+  ctx.log(
+    `${config.method} ${maskSecrets(config.url, secrets)} → ${response.status} (${Date.now() - started} ms)\n`,
+  );
   const ok = config.expectStatus ? config.expectStatus.includes(response.status) : response.ok;
   if (!ok) {
     throw new TaskFailure(
@@ -36,6 +48,8 @@ export const runHttpTask: Executor = async (ctx) => {
   try {
     return { result: JSON.parse(text) };
   } catch {
-    throw new TaskFailure(`${config.method} ${config.url} answered ${response.status} with a body that is not JSON (set responseAs: "text")`);
+    throw new TaskFailure(
+      `${config.method} ${config.url} answered ${response.status} with a body that is not JSON (set responseAs: "text")`,
+    );
   }
 };

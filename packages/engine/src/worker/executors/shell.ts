@@ -46,7 +46,9 @@ export const runShellTask: Executor = async (ctx) => {
     pending = lines.pop() ?? '';
     for (const line of lines) if (line.trim()) lastLine = line;
   });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => ctx.log(maskSecrets(chunk, secrets)));
+  child.stderr
+    .setEncoding('utf8')
+    .on('data', (chunk: string) => ctx.log(maskSecrets(chunk, secrets)));
   const kill = () => {
     if (child.exitCode !== null || child.pid === undefined) return;
     try {
@@ -59,15 +61,19 @@ export const runShellTask: Executor = async (ctx) => {
     }, KILL_GRACE_MS).unref();
   };
   ctx.signal.addEventListener('abort', kill, { once: true });
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal }));
-  }).finally(() => ctx.signal.removeEventListener('abort', kill));
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+    (resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code, signal }));
+    },
+  ).finally(() => ctx.signal.removeEventListener('abort', kill));
   if (pending.trim()) lastLine = pending;
   if (ctx.signal.aborted) throw ctx.signal.reason;
   if (exit.code !== 0) {
     throw new TaskFailure(
-      exit.signal ? `command was killed by ${exit.signal}` : `command exited with code ${exit.code}`,
+      exit.signal
+        ? `command was killed by ${exit.signal}`
+        : `command exited with code ${exit.code}`,
     );
   }
   return { result: maskSecrets(lastLine.trim(), secrets) || undefined };

@@ -1,0 +1,145 @@
+/**
+ * Standalone as a user runs it: a child process on a free port with the example DAGs on embedded
+ * PGlite. Trigger a DAG over HTTP and see it succeed; add a DAG file with a cycle and see an import
+ * error while the others keep running; restart and find the run still there.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CLI_DIR = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = join(CLI_DIR, 'src/main.ts');
+const EXAMPLES = fileURLToPath(new URL('../../../examples/dags', import.meta.url));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function poll<T>(check: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+}
+
+describe('updraft standalone', () => {
+  let dir: string;
+  let port: number;
+  let child: ChildProcess | undefined;
+  let output = '';
+  const base = () => `http://127.0.0.1:${port}`;
+  const get = async (path: string) => {
+    const res = await fetch(`${base()}${path}`);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  async function start(): Promise<void> {
+    child = spawn(
+      process.execPath,
+      [MAIN, 'standalone', '--port', String(port), '--data-dir', join(dir, 'data'), '--dags-folder', join(dir, 'dags'), '--log-format', 'json'],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', UPDRAFT_ENV: 'local' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    await poll(async () => (await get('/healthz')).status === 200, 90_000, `standalone to answer on port ${port}\n${output}`);
+  }
+
+  async function stop(): Promise<number | null> {
+    const c = child!;
+    const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
+    c.kill('SIGTERM');
+    const code = await exited;
+    child = undefined;
+    return code;
+  }
+
+  beforeAll(async () => {
+    // Inside the package, so DAG files resolve @updraft/sdk like the examples do.
+    dir = await mkdtemp(join(CLI_DIR, '.tmp-standalone-'));
+    await cp(EXAMPLES, join(dir, 'dags'), { recursive: true });
+    port = await freePort();
+    await start();
+  });
+
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves health naming the environment and lists the example DAGs', async () => {
+    expect((await get('/healthz')).body).toMatchObject({ status: 'ok', environment: 'local', component: 'standalone' });
+    const { body } = await get('/api/v1/dags');
+    const ids = (body.dags as { dag_id: string }[]).map((d) => d.dag_id);
+    expect(ids.length).toBeGreaterThanOrEqual(3);
+    expect(ids).toEqual(expect.arrayContaining(['daily_sales_etl', 'train_model', 'weekly_kpi_report']));
+    expect(body.import_errors).toEqual([]);
+    expect(output).toContain('"environment":"local"');
+  });
+
+  it('runs a triggered DAG to success, visible in its task instances', async () => {
+    const res = await fetch(`${base()}/api/v1/dags/train_model/dagRuns`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dag_run_id: 'e2e_run', conf: { epochs: 4 } }),
+    });
+    expect(res.status).toBe(200);
+    await poll(async () => (await get('/api/v1/dags/train_model/dagRuns/e2e_run')).body.state === 'success', 60_000, 'the run to succeed');
+    const tis = (await get('/api/v1/dags/train_model/dagRuns/e2e_run/taskInstances')).body.task_instances as { task_id: string; state: string }[];
+    expect(tis).toHaveLength(5);
+    expect(tis.every((t) => t.state === 'success')).toBe(true);
+    const log = (await get('/api/v1/dags/train_model/dagRuns/e2e_run/taskInstances/train_tree/logs/1')).body;
+    expect(log.content).toContain('for 4 epochs');
+  });
+
+  it('reports a DAG file with a cycle as an import error naming the cycle; the others keep running', async () => {
+    await writeFile(
+      join(dir, 'dags', 'cyclic.ts'),
+      `import { dag } from '@updraft/sdk';
+export default dag({ id: 'cyclic', team: 'data-eng' }, (d) => {
+  const a = d.shell('a', { command: 'true' });
+  const b = d.shell('b', { command: 'true' });
+  const c = d.shell('c', { command: 'true' });
+  a.then(b).then(c).then(a);
+});
+`,
+    );
+    const errors = await poll(async () => {
+      const e = (await get('/api/v1/dags')).body.import_errors as { filename: string; stack_trace: string }[];
+      return e.length > 0 ? e : null;
+    }, 30_000, 'the import error');
+    expect(errors[0]!.filename).toMatch(/cyclic\.ts$/);
+    expect(errors[0]!.stack_trace).toMatch(/DAG "cyclic".*cycle detected: (a → b → c → a|b → c → a → b|c → a → b → c)/);
+    const res = await fetch(`${base()}/api/v1/dags/daily_sales_etl/dagRuns`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dag_run_id: 'after_cycle' }),
+    });
+    expect(res.status).toBe(200);
+    await poll(async () => (await get('/api/v1/dags/daily_sales_etl/dagRuns/after_cycle')).body.state === 'success', 60_000, 'another DAG to keep running');
+  });
+
+  it('keeps its data across a restart', async () => {
+    expect(await stop()).toBe(0);
+    await start();
+    const run = (await get('/api/v1/dags/train_model/dagRuns/e2e_run')).body;
+    expect(run).toMatchObject({ dag_run_id: 'e2e_run', state: 'success', conf: { epochs: 4 } });
+    expect(await stop()).toBe(0);
+  });
+});
