@@ -67,7 +67,9 @@ export const TASK_TRANSITIONS: { readonly [S in TaskState]: readonly TaskState[]
     'skipped',
     'removed',
   ],
+  // running → queued: the try's worker was lost but its work (a pod) lives on; another worker adopts it.
   running: [
+    'queued',
     'success',
     'failed',
     'up_for_retry',

@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
+  boolean,
   index,
   integer,
   jsonb,
@@ -40,6 +41,8 @@ export const taskInstances = pgTable(
     heartbeatAt: timestamp('heartbeat_at', { withTimezone: true }),
     /** For up_for_retry / up_for_reschedule: earliest time of the next attempt. */
     nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }),
+    /** Queued for adoption: the next claim continues the same try instead of starting a new one. */
+    resumeTry: boolean('resume_try').notNull().default(false),
     /** Why the task instance is in its state (failure reason, skip reason). */
     stateReason: text('state_reason'),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),

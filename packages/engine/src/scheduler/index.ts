@@ -30,6 +30,11 @@ export interface SchedulerOptions {
   zombieThresholdMs?: number;
   /** Runs advanced per pass. */
   batchSize?: number;
+  /**
+   * Task types whose work outlives a lost worker (pods): a zombie of these types is re-queued for
+   * adoption (same try) instead of failing.
+   */
+  adoptableOperators?: readonly string[];
 }
 
 export interface PassReport {
@@ -48,6 +53,7 @@ export class Scheduler {
   readonly #loopIntervalMs: number;
   readonly #zombieThresholdMs: number;
   readonly #batchSize: number;
+  readonly #adoptableOperators: ReadonlySet<string>;
   #running = false;
   #wake: (() => void) | null = null;
   #loop: Promise<void> | null = null;
@@ -60,6 +66,7 @@ export class Scheduler {
     this.#loopIntervalMs = opts.loopIntervalMs ?? 1000;
     this.#zombieThresholdMs = opts.zombieThresholdMs ?? 60_000;
     this.#batchSize = opts.batchSize ?? 200;
+    this.#adoptableOperators = new Set(opts.adoptableOperators ?? ['k8sPod']);
   }
 
   get lastPassAt(): Date | null {
@@ -270,8 +277,9 @@ export class Scheduler {
       task_id: string;
       dag_id: string;
       run_id: string;
+      operator: string;
     }>(
-      await db.execute(sql`select t.id, t.dag_run_id, t.state, t.try_number, t.max_retries, t.worker_id, t.task_id,
+      await db.execute(sql`select t.id, t.dag_run_id, t.state, t.try_number, t.max_retries, t.worker_id, t.task_id, t.operator,
           t.dag_id, t.run_id, r.dag_version_id
         from task_instances t join dag_runs r on r.id = t.dag_run_id
         where t.state in ('running', 'restarting') and t.heartbeat_at < ${cutoff}
@@ -287,7 +295,17 @@ export class Scheduler {
           const reason = `zombie: no heartbeat from ${z.worker_id ?? 'its worker'} since before ${cutoff.toISOString()}`;
           const guard = sql`heartbeat_at < ${cutoff}`;
           let changes: StateChange[];
-          if (z.state === 'restarting') {
+          if (z.state === 'running' && this.#adoptableOperators.has(z.operator)) {
+            // The work lives outside the lost worker (a pod): the same try continues on another worker.
+            changes = await transitionTasks(tx, [Number(z.id)], 'queued', {
+              actor: this.id,
+              reason: `adoption: ${reason}; the try continues on another worker`,
+              where: guard,
+              from: ['running'],
+              set: [sql`resume_try = true`, sql`worker_id = null`, sql`queued_at = ${now}`],
+            });
+            if (changes.length > 0) await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+          } else if (z.state === 'restarting') {
             changes = await transitionTasks(tx, [Number(z.id)], 'none', {
               actor: this.id,
               reason,

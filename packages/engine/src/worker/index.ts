@@ -48,6 +48,8 @@ interface Claimed {
   mapIndex: number;
   tryNumber: number;
   maxRetries: number;
+  /** This claim adopts a try whose previous worker was lost. */
+  resumed: boolean;
 }
 
 type Outcome =
@@ -197,11 +199,25 @@ export class Worker {
         await tx.execute(sql`select id from task_instances where state = 'queued'
           order by priority_weight desc, queued_at, id limit ${limit} for update skip locked`),
       ).map((r) => Number(r.id));
+      const resumed = new Set(
+        ids.length === 0
+          ? []
+          : rowsOf<{ id: number }>(
+              await tx.execute(
+                sql`select id from task_instances where resume_try and id in (${sql.join(
+                  ids.map((id) => sql`${id}`),
+                  sql`, `,
+                )})`,
+              ),
+            ).map((r) => Number(r.id)),
+      );
       const changes = await transitionTasks(tx, ids, 'running', {
         actor: this.id,
         from: ['queued'],
+        // An adopted try keeps its number (and its pod); anything else starts a new try.
         set: [
-          sql`try_number = t.try_number + 1`,
+          sql`try_number = case when t.resume_try then t.try_number else t.try_number + 1 end`,
+          sql`resume_try = false`,
           sql`worker_id = ${this.id}`,
           sql`start_date = ${now}`,
           sql`heartbeat_at = ${now}`,
@@ -211,13 +227,16 @@ export class Worker {
       });
       if (changes.length === 0) return [];
       const claimedIds = changes.map((c) => c.id);
-      // A new try starts clean: results of the previous try are cleared.
-      await tx.execute(
-        sql`delete from xcoms where task_instance_id in (${sql.join(
-          claimedIds.map((id) => sql`${id}`),
-          sql`, `,
-        )})`,
-      );
+      // A new try starts clean: results of the previous try are cleared (an adopted try keeps its own).
+      const fresh = claimedIds.filter((id) => !resumed.has(id));
+      if (fresh.length > 0) {
+        await tx.execute(
+          sql`delete from xcoms where task_instance_id in (${sql.join(
+            fresh.map((id) => sql`${id}`),
+            sql`, `,
+          )})`,
+        );
+      }
       const rows = rowsOf<{
         id: number;
         dag_run_id: number;
@@ -248,6 +267,7 @@ export class Worker {
         mapIndex: r.map_index,
         tryNumber: r.try_number,
         maxRetries: r.max_retries,
+        resumed: resumed.has(Number(r.id)),
       }));
     });
   }
@@ -350,6 +370,7 @@ export class Worker {
           taskId: claimed.taskId,
           mapIndex: claimed.mapIndex,
           tryNumber: claimed.tryNumber,
+          resumed: claimed.resumed,
           task,
           version,
           template: templateContext({

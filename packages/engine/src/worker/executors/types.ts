@@ -17,6 +17,8 @@ export interface ExecutionContext {
   taskId: string;
   mapIndex: number;
   tryNumber: number;
+  /** True when this worker adopted the try from a lost worker: reattach to its work, do not redo it. */
+  resumed: boolean;
   task: TaskSpec;
   version: LoadedVersion;
   /** The names templated fields may use ({{ ds }}, {{ params.x }}, …). */
