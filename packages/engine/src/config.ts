@@ -27,6 +27,12 @@ export const envFields = {
   UPDRAFT_WORKER_POLL_MS: z.coerce.number().int().min(10).default(2000),
   UPDRAFT_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   UPDRAFT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** A kubeconfig file: enables k8sPod tasks on workers. */
+  KUBECONFIG: z.string().min(1).optional(),
+  /** A context of the kubeconfig (default its current-context); also enables k8sPod tasks. */
+  UPDRAFT_KUBE_CONTEXT: z.string().min(1).optional(),
+  /** Use the pod's service account (a worker running in the cluster). */
+  UPDRAFT_KUBE_IN_CLUSTER: bool.default(false),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
 } as const;

@@ -248,15 +248,11 @@ export class Operations {
       });
       if (changed.length === 0)
         throw new ConflictError(`task "${taskId}" is ${ti.state} and cannot be marked ${state}`);
-      const advanced = await advanceRun(
-        tx,
-        this.#versions,
-        Number(ti.dag_run_id),
-        actor,
-        this.#r.clock.now(),
-        { locked: true },
-      );
-      return [...changed, ...advanced.changes];
+      const now = this.#r.clock.now();
+      const runPk = Number(ti.dag_run_id);
+      const advanced = await advanceRun(tx, this.#versions, runPk, actor, now, { locked: true });
+      const reconciled = await reconcileFinishedRun(tx, this.#versions, runPk, actor, now);
+      return [...changed, ...advanced.changes, ...reconciled];
     });
     this.#emit(changes);
   }
