@@ -2,13 +2,13 @@
  * The `updraft` command. Thin: each subcommand parses its options and calls into the packages.
  */
 
-import { envFields, parseEnv } from '@updraft/engine';
+import { envFields, parseEnv } from '@updraft/engine/config';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
-import { dagsList, dagsTest, dagsTrigger, setPausedViaApi } from './dags.ts';
-import { dbMigrate } from './db.ts';
 import { EXAMPLE_DAGS, EXAMPLE_TEAMS } from './paths.ts';
-import { runStandalone } from './standalone.ts';
+
+// Commands load their modules on use, so `--help` and light commands start fast.
+const dagsCommands = () => import('./dags.ts');
 
 const env = parseEnv(
   z.object({
@@ -21,6 +21,9 @@ const env = parseEnv(
     UPDRAFT_WORKER_CONCURRENCY: envFields.UPDRAFT_WORKER_CONCURRENCY,
     UPDRAFT_API_URL: z.url().default('http://127.0.0.1:8080'),
     PORT: envFields.PORT,
+    KUBECONFIG: envFields.KUBECONFIG,
+    UPDRAFT_KUBE_CONTEXT: envFields.UPDRAFT_KUBE_CONTEXT,
+    UPDRAFT_KUBE_IN_CLUSTER: envFields.UPDRAFT_KUBE_IN_CLUSTER,
     HOST: z.string().default('127.0.0.1'),
   }),
   process.env,
@@ -84,6 +87,7 @@ program
       .default(process.stdout.isTTY ? 'pretty' : 'json'),
   )
   .action(async (o) => {
+    const { runStandalone } = await import('./standalone.ts');
     const standalone = await runStandalone({
       port: o.port,
       host: o.host,
@@ -96,6 +100,11 @@ program
       workerConcurrency: o.concurrency,
       syncIntervalMs: 1000,
       pretty: o.logFormat === 'pretty',
+      kube: {
+        kubeconfigPath: env.KUBECONFIG,
+        context: env.UPDRAFT_KUBE_CONTEXT,
+        inCluster: env.UPDRAFT_KUBE_IN_CLUSTER,
+      },
     });
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
@@ -113,6 +122,7 @@ db.command('migrate')
     env.UPDRAFT_DATA_DIR,
   )
   .action(async (o) => {
+    const { dbMigrate } = await import('./db.ts');
     await dbMigrate({ databaseUrl: env.DATABASE_URL, dataDir: `${o.dataDir}/pgdata` });
   });
 
@@ -123,6 +133,7 @@ dags
   .option('--dags-folder <dir>', 'folder of DAG files', env.UPDRAFT_DAGS_FOLDER)
   .option('--json', 'print JSON')
   .action(async (o) => {
+    const { dagsList } = await dagsCommands();
     process.exitCode = await dagsList({ dagsFolder: o.dagsFolder, json: Boolean(o.json) });
   });
 
@@ -137,6 +148,7 @@ dags
   .option('--conf <json>', 'run conf (a JSON object)', jsonObject)
   .option('--timeout <seconds>', 'give up after this many seconds', int('timeout'), 600)
   .action(async (dagId: string, o) => {
+    const { dagsTest } = await dagsCommands();
     process.exitCode = await dagsTest({
       dagId,
       dagsFolder: o.dagsFolder,
@@ -154,6 +166,7 @@ dags
   .option('--run-id <id>', 'run id (default: generated)')
   .option('--api-url <url>', 'Updraft API base URL', env.UPDRAFT_API_URL)
   .action(async (dagId: string, o) => {
+    const { dagsTrigger } = await dagsCommands();
     process.exitCode = await dagsTrigger({ dagId, apiUrl: o.apiUrl, conf: o.conf, runId: o.runId });
   });
 
@@ -167,6 +180,7 @@ for (const [name, paused] of [
     .description(`${name} a DAG through a running Updraft API`)
     .option('--api-url <url>', 'Updraft API base URL', env.UPDRAFT_API_URL)
     .action(async (dagId: string, o) => {
+      const { setPausedViaApi } = await dagsCommands();
       process.exitCode = await setPausedViaApi({ dagId, apiUrl: o.apiUrl, paused });
     });
 }

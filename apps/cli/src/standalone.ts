@@ -8,11 +8,20 @@ import type { EnvironmentName } from '@updraft/core/environment';
 import {
   createLogger,
   DagProcessor,
+  type Executor,
+  loadTeamsFile,
   openEngine,
   redactUrl,
   Scheduler,
   Worker,
 } from '@updraft/engine';
+import {
+  createKubePodExecutor,
+  type KubeSettings,
+  kubeConfigured,
+  namespacesFromTeams,
+  noKubernetesExecutor,
+} from '@updraft/engine/k8s-pod';
 import type { Level } from 'pino';
 
 export interface StandaloneOptions {
@@ -27,6 +36,8 @@ export interface StandaloneOptions {
   workerConcurrency: number;
   syncIntervalMs: number;
   pretty: boolean;
+  /** Kubernetes for k8sPod tasks (KUBECONFIG, UPDRAFT_KUBE_CONTEXT, UPDRAFT_KUBE_IN_CLUSTER). */
+  kube?: KubeSettings;
 }
 
 export async function runStandalone(
@@ -55,7 +66,19 @@ export async function runStandalone(
     parseTimeoutMs: 30_000,
   });
   const scheduler = new Scheduler(resources, { loopIntervalMs: 1000, zombieThresholdMs: 30_000 });
+  let podExecutor: Executor = noKubernetesExecutor;
+  if (opts.kube && kubeConfigured(opts.kube)) {
+    const teams = (await loadTeamsFile(opts.teamsFile)).teams;
+    const pods = await createKubePodExecutor({
+      ...opts.kube,
+      namespaceOf: namespacesFromTeams(teams),
+      logger,
+    });
+    podExecutor = pods.executor;
+    logger.info({ context: pods.context, server: pods.server }, 'k8sPod tasks enabled');
+  }
   const worker = new Worker(resources, {
+    executors: { k8sPod: podExecutor },
     concurrency: opts.workerConcurrency,
     heartbeatIntervalMs: 5000,
     shutdownGraceMs: 10_000,
