@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { DatabaseHandle } from '@updraft/db';
 import { type EngineResources, Operations } from '@updraft/engine';
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { errorResponse } from './errors.ts';
 import { healthRoutes } from './health.ts';
@@ -47,6 +48,13 @@ export function createApp(
     healthRoutes({ ...deps, ...(opts.notReadyReason && { notReadyReason: opts.notReadyReason }) }),
   );
 
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: 1024 * 1024,
+      onError: (c) => c.json({ error: 'too_large', message: 'request body is larger than 1 MiB' }, 413),
+    }),
+  );
   app.route('/api/v1', v1Routes({ ...deps, ops }));
   app.route('/', uiRoutes(deps));
 
