@@ -194,6 +194,12 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
       400,
       /dag_run_id/,
     ],
+    [
+      'a body over 1 MiB',
+      () => post('/api/v1/dags/etl/dagRuns', { conf: { blob: 'x'.repeat(1_100_000) } }),
+      413,
+      /larger than 1 MiB/,
+    ],
   ])('answers %s with a clear 4xx', async (_name, call, status, message) => {
     const res = await call();
     expect(res.status).toBe(status);
