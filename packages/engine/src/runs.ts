@@ -102,14 +102,15 @@ export async function startQueuedRuns(
   now: Date,
 ): Promise<AdvanceResult> {
   await lockDag(tx, dagId);
-  const [limits] = rowsOf<{ max_active_runs: number; running: number }>(
+  const [limits] = rowsOf<{ max_active_runs: number; is_paused: boolean; running: number }>(
     await tx.execute(sql`
-      select d.max_active_runs,
+      select d.max_active_runs, d.is_paused,
         (select count(*)::int from dag_runs r where r.dag_id = d.dag_id and r.state = 'running') as running
       from dags d where d.dag_id = ${dagId}`),
   );
   const total: AdvanceResult = { changes: [], queued: 0, runFinished: false };
-  if (!limits) return total;
+  // A paused DAG starts nothing new: its queued runs wait until it is unpaused.
+  if (!limits || limits.is_paused) return total;
   const room = limits.max_active_runs - limits.running;
   if (room <= 0) return total;
   const candidates = rowsOf<{ id: number }>(
@@ -256,13 +257,14 @@ export async function queueScheduled(
   now: Date,
 ): Promise<StateChange[]> {
   await lockDag(tx, dagId);
-  const [limits] = rowsOf<{ max_active_tasks: number; active: number }>(
+  const [limits] = rowsOf<{ max_active_tasks: number; is_paused: boolean; active: number }>(
     await tx.execute(sql`
-      select d.max_active_tasks,
+      select d.max_active_tasks, d.is_paused,
         (select count(*)::int from task_instances t where t.dag_id = d.dag_id and t.state in ('queued', 'running')) as active
       from dags d where d.dag_id = ${dagId}`),
   );
-  if (!limits) return [];
+  // Pausing stops new task instances from being queued; running ones finish.
+  if (!limits || limits.is_paused) return [];
   const room = limits.max_active_tasks - limits.active;
   if (room <= 0) return [];
   const candidates = rowsOf<{ id: number }>(

@@ -3,8 +3,9 @@
  * max_active_tasks, pausing, per-try timeouts, clearing a running task, marking a finished run's
  * task, graceful worker shutdown.
  */
-import { TEST_DATABASE_KINDS } from '@updraft/db/testing';
+
 import { schema } from '@updraft/db';
+import { TEST_DATABASE_KINDS } from '@updraft/db/testing';
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Clock } from './resources.ts';
@@ -42,7 +43,11 @@ describe.each(TEST_DATABASE_KINDS)('scheduling with a fake clock (%s)', (kind) =
   });
 
   const runs = () =>
-    h.resources.database.db.select().from(schema.dagRuns).where(eq(schema.dagRuns.dagId, 'catchup')).orderBy(asc(schema.dagRuns.logicalDate));
+    h.resources.database.db
+      .select()
+      .from(schema.dagRuns)
+      .where(eq(schema.dagRuns.dagId, 'catchup'))
+      .orderBy(asc(schema.dagRuns.logicalDate));
 
   it('creates nothing while the DAG is paused', async () => {
     const scheduler = h.scheduler();
@@ -56,9 +61,26 @@ describe.each(TEST_DATABASE_KINDS)('scheduling with a fake clock (%s)', (kind) =
     const b = h.scheduler({ id: 'scheduler-b' });
     await Promise.all([a.runOnce(), b.runOnce(), a.runOnce(), b.runOnce()]);
     const created = await runs();
-    expect(created.map((r) => [r.runId, r.state, r.dataIntervalStart.toISOString(), r.dataIntervalEnd.toISOString()])).toEqual([
-      ['scheduled__2026-01-01T00:00:00.000Z', 'running', '2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z'],
-      ['scheduled__2026-01-02T00:00:00.000Z', 'running', '2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z'],
+    expect(
+      created.map((r) => [
+        r.runId,
+        r.state,
+        r.dataIntervalStart.toISOString(),
+        r.dataIntervalEnd.toISOString(),
+      ]),
+    ).toEqual([
+      [
+        'scheduled__2026-01-01T00:00:00.000Z',
+        'running',
+        '2026-01-01T00:00:00.000Z',
+        '2026-01-02T00:00:00.000Z',
+      ],
+      [
+        'scheduled__2026-01-02T00:00:00.000Z',
+        'running',
+        '2026-01-02T00:00:00.000Z',
+        '2026-01-03T00:00:00.000Z',
+      ],
     ]);
   });
 
@@ -66,10 +88,17 @@ describe.each(TEST_DATABASE_KINDS)('scheduling with a fake clock (%s)', (kind) =
     const tis = await h.resources.database.db
       .select()
       .from(schema.taskInstances)
-      .where(and(eq(schema.taskInstances.dagId, 'catchup'), inArray(schema.taskInstances.state, ['queued', 'running'])));
+      .where(
+        and(
+          eq(schema.taskInstances.dagId, 'catchup'),
+          inArray(schema.taskInstances.state, ['queued', 'running']),
+        ),
+      );
     expect(tis).toHaveLength(3);
     // part_* (priority 2: itself + join) before join; the older run first.
-    expect(new Set(tis.map((t) => t.runId))).toEqual(new Set(['scheduled__2026-01-01T00:00:00.000Z']));
+    expect(new Set(tis.map((t) => t.runId))).toEqual(
+      new Set(['scheduled__2026-01-01T00:00:00.000Z']),
+    );
     expect(tis.every((t) => t.taskId.startsWith('part_') && t.priorityWeight === 2)).toBe(true);
   });
 
@@ -78,20 +107,33 @@ describe.each(TEST_DATABASE_KINDS)('scheduling with a fake clock (%s)', (kind) =
     await worker.start();
     const scheduler = h.scheduler();
     await scheduler.start();
-    await waitFor(async () => {
-      const r = await runs();
-      return r.length === 4 && r.every((x) => x.state === 'success');
-    }, { timeoutMs: 45_000, what: 'four catch-up runs to succeed' });
+    await waitFor(
+      async () => {
+        const r = await runs();
+        return r.length === 4 && r.every((x) => x.state === 'success');
+      },
+      { timeoutMs: 45_000, what: 'four catch-up runs to succeed' },
+    );
     await scheduler.stop();
     await worker.stop();
     const final = await runs();
-    expect(final.map((r) => r.logicalDate.toISOString().slice(0, 10))).toEqual(['2026-01-01', '2026-01-02', '2026-01-03', '2026-01-04']);
+    expect(final.map((r) => r.logicalDate.toISOString().slice(0, 10))).toEqual([
+      '2026-01-01',
+      '2026-01-02',
+      '2026-01-03',
+      '2026-01-04',
+    ]);
     // The next interval [Jan 5, Jan 6) ends in the future: nothing more until the clock gets there.
-    const [dag] = await h.resources.database.db.select().from(schema.dags).where(eq(schema.dags.dagId, 'catchup'));
+    const [dag] = await h.resources.database.db
+      .select()
+      .from(schema.dags)
+      .where(eq(schema.dags.dagId, 'catchup'));
     expect(dag!.nextDagrunCreateAfter?.toISOString()).toBe('2026-01-06T00:00:00.000Z');
     clock.current = new Date('2026-01-06T00:00:05Z');
     await h.scheduler().runOnce();
-    expect((await runs()).map((r) => r.logicalDate.toISOString().slice(0, 10)).at(-1)).toBe('2026-01-05');
+    expect((await runs()).map((r) => r.logicalDate.toISOString().slice(0, 10)).at(-1)).toBe(
+      '2026-01-05',
+    );
   });
 });
 
@@ -138,17 +180,31 @@ describe.each(TEST_DATABASE_KINDS)('task control (%s)', (kind) => {
   });
 
   const ti = async (runId: string, taskId: string) =>
-    (await h.resources.database.db.select().from(schema.taskInstances).where(and(eq(schema.taskInstances.runId, runId), eq(schema.taskInstances.taskId, taskId))))[0]!;
-  const run = async (runId: string) => (await h.resources.database.db.select().from(schema.dagRuns).where(eq(schema.dagRuns.runId, runId)))[0]!;
+    (
+      await h.resources.database.db
+        .select()
+        .from(schema.taskInstances)
+        .where(and(eq(schema.taskInstances.runId, runId), eq(schema.taskInstances.taskId, taskId)))
+    )[0]!;
+  const run = async (runId: string) =>
+    (
+      await h.resources.database.db
+        .select()
+        .from(schema.dagRuns)
+        .where(eq(schema.dagRuns.runId, runId))
+    )[0]!;
 
   it('fails a try that exceeds its timeout, killing the command', async () => {
     worker = h.worker();
     await worker.start();
     const { runId } = await h.ops.triggerRun('control', { actor: 'test' });
-    const done = await waitFor(async () => {
-      const t = await ti(runId, 'slow');
-      return t.state === 'failed' ? t : null;
-    }, { what: 'the timed-out task to fail' });
+    const done = await waitFor(
+      async () => {
+        const t = await ti(runId, 'slow');
+        return t.state === 'failed' ? t : null;
+      },
+      { what: 'the timed-out task to fail' },
+    );
     expect(done.stateReason).toBe('timed out after 300 ms');
     expect(done.durationMs).toBeLessThan(10_000);
     expect((await run(runId)).state).toBe('failed');
@@ -159,12 +215,17 @@ describe.each(TEST_DATABASE_KINDS)('task control (%s)', (kind) => {
     worker = h.worker({ heartbeatIntervalMs: 100 });
     await worker.start();
     const { runId } = await h.ops.triggerRun('clearable', { actor: 'test' });
-    await waitFor(async () => (await ti(runId, 'work')).state === 'running', { what: 'the task to start' });
+    await waitFor(async () => (await ti(runId, 'work')).state === 'running', {
+      what: 'the task to start',
+    });
     await h.ops.clearTaskInstances('clearable', runId, { taskIds: ['work'], actor: 'test' });
-    const done = await waitFor(async () => {
-      const t = await ti(runId, 'work');
-      return t.state === 'success' ? t : null;
-    }, { what: 'the cleared task to run again' });
+    const done = await waitFor(
+      async () => {
+        const t = await ti(runId, 'work');
+        return t.state === 'success' ? t : null;
+      },
+      { what: 'the cleared task to run again' },
+    );
     expect(done.tryNumber).toBe(2);
     const events = await h.resources.database.db
       .select()
@@ -180,7 +241,9 @@ describe.each(TEST_DATABASE_KINDS)('task control (%s)', (kind) => {
     worker = h.worker();
     await worker.start();
     const { runId } = await h.ops.triggerRun('json_string', { actor: 'test' });
-    await waitFor(async () => (await run(runId)).state === 'success', { what: 'json_string to succeed' });
+    await waitFor(async () => (await run(runId)).state === 'success', {
+      what: 'json_string to succeed',
+    });
     await worker.stop();
   });
 
@@ -188,7 +251,9 @@ describe.each(TEST_DATABASE_KINDS)('task control (%s)', (kind) => {
     worker = h.worker();
     await worker.start();
     const { runId } = await h.ops.triggerRun('json_string', { actor: 'test', runId: 'to_mark' });
-    await waitFor(async () => (await run(runId)).state === 'success', { what: 'the run to succeed' });
+    await waitFor(async () => (await run(runId)).state === 'success', {
+      what: 'the run to succeed',
+    });
     await h.ops.markTaskInstance('json_string', runId, 'check', 'failed', 'test');
     expect((await run(runId)).state).toBe('failed');
     await h.ops.markTaskInstance('json_string', runId, 'check', 'success', 'test');
@@ -196,11 +261,25 @@ describe.each(TEST_DATABASE_KINDS)('task control (%s)', (kind) => {
     await worker.stop();
   });
 
+  it('keeps a paused DAG\'s manual run queued until the DAG is unpaused', async () => {
+    worker = h.worker();
+    await worker.start();
+    await h.ops.setPaused('graceful', true, 'test');
+    const { runId } = await h.ops.triggerRun('graceful', { actor: 'test', runId: 'while_paused' });
+    await h.scheduler().runOnce();
+    expect((await run(runId)).state).toBe('queued');
+    expect((await ti(runId, 'finishing')).state).toBe('none');
+    await h.ops.setPaused('graceful', false, 'test');
+    await waitFor(async () => (await run(runId)).state === 'success', { what: 'the run to go after unpausing' });
+  });
+
   it('on stop, lets running tasks finish within the grace period', async () => {
     worker = h.worker({ shutdownGraceMs: 10_000 });
     await worker.start();
     const { runId } = await h.ops.triggerRun('graceful', { actor: 'test' });
-    await waitFor(async () => (await ti(runId, 'finishing')).state === 'running', { what: 'the task to start' });
+    await waitFor(async () => (await ti(runId, 'finishing')).state === 'running', {
+      what: 'the task to start',
+    });
     await worker.stop();
     const t = await ti(runId, 'finishing');
     expect(t.state).toBe('success');
@@ -210,7 +289,9 @@ describe.each(TEST_DATABASE_KINDS)('task control (%s)', (kind) => {
     worker = h.worker({ shutdownGraceMs: 200 });
     await worker.start();
     const { runId } = await h.ops.triggerRun('stubborn', { actor: 'test' });
-    await waitFor(async () => (await ti(runId, 'endless')).state === 'running', { what: 'the task to start' });
+    await waitFor(async () => (await ti(runId, 'endless')).state === 'running', {
+      what: 'the task to start',
+    });
     await worker.stop();
     const t = await ti(runId, 'endless');
     expect(t.state).toBe('up_for_retry');
