@@ -69,13 +69,16 @@ async function ensureTemplate(adminUrl: string): Promise<string> {
   return template;
 }
 
-export async function createTestDatabase(kind: TestDatabaseKind): Promise<TestDatabase> {
+export async function createTestDatabase(
+  kind: TestDatabaseKind,
+  opts: { adminUrl?: string } = {},
+): Promise<TestDatabase> {
   if (kind === 'pglite') {
     const handle = await openDatabase({});
     await migrateDatabase(handle);
     return { handle, kind, url: undefined, drop: () => handle.close() };
   }
-  const adminUrl = adminDatabaseUrl();
+  const adminUrl = opts.adminUrl ?? adminDatabaseUrl();
   const template = await ensureTemplate(adminUrl);
   const name = `updraft_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   const { default: postgres } = await import('postgres');
@@ -99,6 +102,73 @@ export async function createTestDatabase(kind: TestDatabaseKind): Promise<TestDa
       } finally {
         await dropper.end({ timeout: 5 });
       }
+    },
+  };
+}
+
+/**
+ * A throwaway PostgreSQL cluster of its own (initdb + pg_ctl, fsync off), for tests that stop or
+ * restart the server. Runs the server as the `postgres` user when started as root.
+ */
+export interface ThrowawayCluster {
+  adminUrl: string;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { chown, mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { createServer } = await import('node:net');
+  const run = promisify(execFile);
+  const bin = (name: string) =>
+    `/usr/lib/postgresql/${process.env.UPDRAFT_PG_VERSION ?? '15'}/bin/${name}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'updraft-pg-'));
+  const asRoot = process.getuid?.() === 0;
+  const as = async (cmd: string, args: string[]) =>
+    asRoot ? run('runuser', ['-u', 'postgres', '--', cmd, ...args]) : run(cmd, args);
+  if (asRoot) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    await chown(dir, Number(stdout.trim()), Number(gid.trim()));
+  }
+  const data = join(dir, 'data');
+  await as(bin('initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  const ctl = (action: string, extra: string[] = []) =>
+    as(bin('pg_ctl'), [
+      '-D',
+      data,
+      '-o',
+      options,
+      '-l',
+      join(dir, 'server.log'),
+      '-w',
+      ...extra,
+      action,
+    ]);
+  await ctl('start');
+  return {
+    adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    restart: async () => {
+      await ctl('restart', ['-m', 'fast']);
+    },
+    stop: async () => {
+      await ctl('stop', ['-m', 'immediate']).catch(() => {});
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }

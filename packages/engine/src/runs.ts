@@ -296,12 +296,16 @@ export async function reconcileFinishedRun(
   now: Date,
 ): Promise<StateChange[]> {
   const [run] = rowsOf<RunRow>(
-    await tx.execute(sql`select id, dag_id, run_id, state, dag_version_id from dag_runs where id = ${runPk}`),
+    await tx.execute(
+      sql`select id, dag_id, run_id, state, dag_version_id from dag_runs where id = ${runPk}`,
+    ),
   );
   if (!run || (run.state !== 'success' && run.state !== 'failed')) return [];
   const version = await versions.get(tx, Number(run.dag_version_id));
   const tis = rowsOf<TiRow>(
-    await tx.execute(sql`select id, task_id, state, next_attempt_at from task_instances where dag_run_id = ${runPk} and map_index = -1`),
+    await tx.execute(
+      sql`select id, task_id, state, next_attempt_at from task_instances where dag_run_id = ${runPk} and map_index = -1`,
+    ),
   );
   const decisions = decideRun(
     version.spec.tasks,

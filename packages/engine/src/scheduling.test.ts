@@ -261,7 +261,7 @@ describe.each(TEST_DATABASE_KINDS)('task control (%s)', (kind) => {
     await worker.stop();
   });
 
-  it('keeps a paused DAG\'s manual run queued until the DAG is unpaused', async () => {
+  it("keeps a paused DAG's manual run queued until the DAG is unpaused", async () => {
     worker = h.worker();
     await worker.start();
     await h.ops.setPaused('graceful', true, 'test');
@@ -270,7 +270,9 @@ describe.each(TEST_DATABASE_KINDS)('task control (%s)', (kind) => {
     expect((await run(runId)).state).toBe('queued');
     expect((await ti(runId, 'finishing')).state).toBe('none');
     await h.ops.setPaused('graceful', false, 'test');
-    await waitFor(async () => (await run(runId)).state === 'success', { what: 'the run to go after unpausing' });
+    await waitFor(async () => (await run(runId)).state === 'success', {
+      what: 'the run to go after unpausing',
+    });
   });
 
   it('on stop, lets running tasks finish within the grace period', async () => {

@@ -35,9 +35,9 @@ export const TEST_TEAMS = [
 
 export async function createEngineHarness(
   kind: TestDatabaseKind,
-  opts: { clock?: Clock; pauseNewDags?: boolean } = {},
+  opts: { clock?: Clock; pauseNewDags?: boolean; adminUrl?: string } = {},
 ): Promise<EngineHarness> {
-  const db = await createTestDatabase(kind);
+  const db = await createTestDatabase(kind, opts.adminUrl ? { adminUrl: opts.adminUrl } : {});
   const resources: EngineResources = {
     database: db.handle,
     clock: opts.clock ?? systemClock,
