@@ -149,3 +149,49 @@ describe.each(TEST_DATABASE_KINDS)('engine end to end (%s)', (kind) => {
     expect(new Set(logs.map((l) => l.tryNumber))).toEqual(new Set([1, 2]));
   });
 });
+
+describe('event try numbers', () => {
+  it('records scheduling events with the try they lead to', async () => {
+    const h = await createEngineHarness('pglite');
+    try {
+      await h.writeDag(
+        'retry.ts',
+        `import { dag } from '@updraft/sdk';
+export default dag({ id: 'retry', team: 'data-eng' }, (d) => {
+  d.shell('flaky', { command: '[ "$UPDRAFT_TRY_NUMBER" = 2 ]', retries: 1, retryDelay: 0 });
+});`,
+      );
+      await h.processor.sync();
+      await h.worker().start();
+      await h.scheduler().start();
+      const { runId } = await h.ops.triggerRun('retry', { actor: 'test' });
+      await waitFor(
+        async () => {
+          const [r] = await h.resources.database.db
+            .select()
+            .from(schema.dagRuns)
+            .where(eq(schema.dagRuns.runId, runId));
+          return r?.state === 'success';
+        },
+        { what: 'the retried run to succeed' },
+      );
+      const events = await h.resources.database.db
+        .select()
+        .from(schema.events)
+        .where(and(eq(schema.events.runId, runId), eq(schema.events.taskId, 'flaky')))
+        .orderBy(asc(schema.events.id));
+      expect(events.map((e) => `${e.tryNumber}:${e.fromState}->${e.toState}`)).toEqual([
+        '1:none->scheduled',
+        '1:scheduled->queued',
+        '1:queued->running',
+        '1:running->up_for_retry',
+        '2:up_for_retry->scheduled',
+        '2:scheduled->queued',
+        '2:queued->running',
+        '2:running->success',
+      ]);
+    } finally {
+      await h.close();
+    }
+  });
+});

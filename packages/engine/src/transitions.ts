@@ -37,6 +37,19 @@ export interface TaskTransitionOptions {
   from?: readonly TaskState[];
 }
 
+/**
+ * States before a try starts. try_number counts tries already claimed, so an event leading up to
+ * the next try (scheduled, queued, or skipped before running) is recorded with that next number.
+ */
+const PRE_EXECUTION: ReadonlySet<string> = new Set([
+  'none',
+  'scheduled',
+  'queued',
+  'up_for_retry',
+  'up_for_reschedule',
+  'deferred',
+]);
+
 interface ChangedTaskRow {
   id: number;
   dag_id: string;
@@ -94,7 +107,8 @@ export async function transitionTasks(
       runId: r.run_id,
       taskId: r.task_id,
       mapIndex: r.map_index,
-      tryNumber: r.try_number,
+      tryNumber:
+        PRE_EXECUTION.has(r.from_state) && to !== 'running' ? r.try_number + 1 : r.try_number,
       from: r.from_state,
       to,
       actor: opts.actor,

@@ -253,11 +253,7 @@ export class Worker {
             sql`, `,
           )})`),
       );
-      // try_number in the events is the new try's.
-      this.#r.events.emit(
-        'stateChanges',
-        changes.map((c) => ({ ...c, tryNumber: c.tryNumber ?? 0 })),
-      );
+      this.#r.events.emit('stateChanges', changes);
       return rows.map((r) => ({
         id: Number(r.id),
         runPk: Number(r.dag_run_id),
