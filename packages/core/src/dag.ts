@@ -59,7 +59,12 @@ export const httpConfigSchema = z.strictObject({
 });
 export type HttpConfig = z.infer<typeof httpConfigSchema>;
 
-export const functionConfigSchema = z.strictObject({});
+export const functionConfigSchema = z.strictObject({
+  /** Control-flow function tasks (branch, short-circuit): see branching.ts. */
+  control: z.enum(['branch', 'short_circuit']).optional(),
+  ignoreDownstreamTriggerRules: z.boolean().optional(),
+});
+export type FunctionConfig = z.infer<typeof functionConfigSchema>;
 
 export const taskSpecSchema = z.strictObject({
   taskId: idSchema('task id'),

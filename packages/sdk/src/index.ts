@@ -22,8 +22,28 @@ import {
   type WeightRule,
 } from '@updraft/core/dag';
 import { type DurationInput, parseDuration } from '@updraft/core/duration';
+import { type PodTaskConfigInput, podTaskConfigSchema } from '@updraft/kube/spec';
 
 export type { DagSpec, TaskSpec, TriggerRule, WeightRule } from '@updraft/core/dag';
+export type { PodTaskConfigInput } from '@updraft/kube/spec';
+
+/** Config schemas of task types that live outside @updraft/core (checked when a DAG is loaded). */
+const EXTRA_CONFIG = { k8sPod: podTaskConfigSchema };
+
+/** Option names of CommonTaskOptions: everything else given to k8sPod() is pod config. */
+const COMMON_OPTION_KEYS: ReadonlySet<string> = new Set([
+  'upstream',
+  'doc',
+  'retries',
+  'retryDelay',
+  'retryExponentialBackoff',
+  'maxRetryDelay',
+  'timeout',
+  'triggerRule',
+  'priorityWeight',
+  'weightRule',
+  'pool',
+] satisfies (keyof CommonTaskOptions)[]);
 
 /** Brand shared across module instances (the DAG processor may load the SDK more than once). */
 export const DAG_BRAND = Symbol.for('updraft.dag');
@@ -95,6 +115,9 @@ export interface TaskContext {
 }
 
 export type TaskFunction<T> = (ctx: TaskContext) => T | Promise<T>;
+
+/** What a branch task returns: the downstream task(s) to follow, by id or reference, or null. */
+export type BranchChoice = string | Task | readonly (string | Task)[] | null;
 
 /** Raised by a task to fail without retrying. */
 export class NonRetryableError extends Error {
@@ -216,6 +239,30 @@ export class Dag {
     return this.#add(id, 'function', options, {}, fn) as Task<Awaited<T>>;
   }
 
+  /**
+   * Branching: `fn` returns the direct downstream task(s) to follow (ids or tasks), or null for
+   * none; the other direct downstream tasks are skipped (a join that is also downstream of a
+   * followed task still runs). Give the join a trigger rule such as none_failed_min_one_success.
+   */
+  branch(id: string, fn: TaskFunction<BranchChoice>, options: CommonTaskOptions = {}): Task<BranchChoice> {
+    return this.#add(id, 'function', options, { control: 'branch' }, fn);
+  }
+
+  /**
+   * Short-circuit: when `fn` returns a falsy value, everything downstream is skipped; with
+   * `ignoreDownstreamTriggerRules: false` only the direct downstream tasks are skipped and the rest
+   * follow their trigger rules.
+   */
+  shortCircuit<T>(
+    id: string,
+    fn: TaskFunction<T>,
+    options: CommonTaskOptions & { ignoreDownstreamTriggerRules?: boolean } = {},
+  ): Task<Awaited<T>> {
+    const { ignoreDownstreamTriggerRules, ...common } = options;
+    const config = { control: 'short_circuit', ...(ignoreDownstreamTriggerRules === false && { ignoreDownstreamTriggerRules }) };
+    return this.#add(id, 'function', common, config, fn) as Task<Awaited<T>>;
+  }
+
   /** Calls an HTTP endpoint; a status outside `expectStatus` (default 2xx) fails the task. */
   http(
     id: string,
@@ -231,6 +278,24 @@ export class Dag {
     if (body !== undefined) config.body = body;
     if (expectStatus) config.expectStatus = expectStatus;
     return this.#add(id, 'http', common, config);
+  }
+
+  /**
+   * Runs a container as a Kubernetes pod in the DAG's team namespace, one pod per try. Templated:
+   * `command`, `args` and plain `env` values ("{{ ds }}", "{{ params.x }}", and the result of
+   * another task of the run as "{{ xcom.<task_id> }}" or "{{ xcom.<task_id>.<field> }}").
+   * The container writes its JSON result to `$UPDRAFT_RESULT_PATH` (the termination message, at
+   * most 4096 bytes); that becomes the task's result.
+   */
+  k8sPod(id: string, options: CommonTaskOptions & PodTaskConfigInput): Task<unknown> {
+    const common: Record<string, unknown> = {};
+    const config: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(options)) {
+      if (value === undefined) continue;
+      if (COMMON_OPTION_KEYS.has(key)) common[key] = value;
+      else config[key] = value;
+    }
+    return this.#add(id, 'k8sPod', common as CommonTaskOptions, config);
   }
 
   /** Adds a task of any type from its raw config (used by the YAML loader and extensions). */
@@ -313,7 +378,9 @@ export class Dag {
         params: o.params ?? {},
         tasks,
       },
-      opts.fileloc ? { fileloc: opts.fileloc } : {},
+      opts.fileloc
+        ? { fileloc: opts.fileloc, extraConfig: EXTRA_CONFIG }
+        : { extraConfig: EXTRA_CONFIG },
     );
   }
 }

@@ -7,7 +7,8 @@
  * Wakes at once on NOTIFY when work is queued, and polls as a fallback.
  */
 import { hostname } from 'node:os';
-import type { TaskType } from '@updraft/core/dag';
+import { BranchResultError, branchChoice, controlFlowSkips } from '@updraft/core/branching';
+import { functionConfigSchema, type TaskType } from '@updraft/core/dag';
 import { retryDelay } from '@updraft/core/decisions';
 import { assertNever } from '@updraft/core/errors';
 import { templateContext } from '@updraft/core/template';
@@ -53,7 +54,7 @@ interface Claimed {
 }
 
 type Outcome =
-  | { kind: 'success'; result: unknown }
+  | { kind: 'success'; result: unknown; skip: string[]; skippedBy: string | null }
   | { kind: 'failure'; reason: string; retryable: boolean }
   /** The task instance was changed by someone else (cleared, marked): drop this try's result. */
   | { kind: 'superseded'; reason: string };
@@ -386,7 +387,25 @@ export class Worker {
           pushXcom: (key, value) => this.#pushXcom(claimed, key, value),
         });
         if (controller.signal.aborted) throw controller.signal.reason;
-        outcome = { kind: 'success', result };
+        const control = task.type === 'function' ? functionConfigSchema.parse(task.config) : {};
+        outcome = control.control
+          ? {
+              kind: 'success',
+              // A branch's result is stored as the ids it chose (it may return Task objects).
+              result: control.control === 'branch' ? branchChoice(result, claimed.taskId) : result,
+              // A bad branch choice throws here and fails the task.
+              skip: controlFlowSkips(
+                version.spec,
+                claimed.taskId,
+                {
+                  kind: control.control,
+                  ignoreDownstreamTriggerRules: control.ignoreDownstreamTriggerRules,
+                },
+                result,
+              ),
+              skippedBy: `${control.control === 'branch' ? 'branch' : 'short-circuit'} "${claimed.taskId}"`,
+            }
+          : { kind: 'success', result, skip: [], skippedBy: null };
       } finally {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
@@ -483,6 +502,23 @@ export class Worker {
                     target: [schema.xcoms.taskInstanceId, schema.xcoms.key],
                     set: { value: outcome.result as never },
                   });
+              }
+              if (changes.length > 0 && outcome.skip.length > 0) {
+                const ids = rowsOf<{ id: number }>(
+                  await tx.execute(sql`select id from task_instances where dag_run_id = ${claimed.runPk}
+                    and task_id in (${sql.join(
+                      outcome.skip.map((t) => sql`${t}`),
+                      sql`, `,
+                    )})`),
+                ).map((r) => Number(r.id));
+                changes.push(
+                  ...(await transitionTasks(tx, ids, 'skipped', {
+                    actor: this.id,
+                    reason: `skipped by ${outcome.skippedBy}`,
+                    from: ['none', 'scheduled'],
+                    set: [sql`end_date = ${now}`],
+                  })),
+                );
               }
               break;
             case 'failure': {
@@ -589,6 +625,8 @@ function classifyFailure(error: unknown): Outcome {
   if (error instanceof TimedOut) return { kind: 'failure', reason: error.message, retryable: true };
   if (error instanceof ShuttingDown)
     return { kind: 'failure', reason: error.message, retryable: true };
+  if (error instanceof BranchResultError)
+    return { kind: 'failure', reason: error.message, retryable: false };
   if (error instanceof TaskFailure)
     return { kind: 'failure', reason: error.message, retryable: error.retryable };
   const nonRetryable =
