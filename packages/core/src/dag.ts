@@ -96,6 +96,8 @@ export const dagSpecSchema = z.strictObject({
   catchup: z.boolean(),
   maxActiveRuns: z.number().int().positive(),
   maxActiveTasks: z.number().int().positive(),
+  /** A run still unfinished this long after it started fails; its unfinished tasks are skipped. */
+  runTimeoutMs: z.number().int().positive().nullable().default(null),
   params: z.record(z.string(), z.unknown()),
   tasks: z.array(taskSpecSchema).min(1, 'a DAG needs at least one task'),
 });

@@ -399,6 +399,45 @@ describe('nextRunInfo across DST changes', () => {
   });
 });
 
+describe('previous fire times across DST (cron-parser prev() disagrees with next())', () => {
+  const hours = (i: DataInterval) => (i.end.getTime() - i.start.getTime()) / 3_600_000;
+
+  it('without catchup in New York, the repeated 01:30 neither yields a 1-hour interval nor a second run', () => {
+    const schedule = parseSchedule('30 1 * * *', 'America/New_York');
+    const base = { startDate: d('2026-01-01T00:00:00Z'), catchup: false };
+    // 03:00 EST on 1 November, after both passes of 01:30.
+    const first = nextRunInfo(schedule, opts({ ...base, now: d('2026-11-01T08:00:00Z') }));
+    expect(iso(first)).toMatchObject({
+      start: '2026-10-31T05:30:00.000Z',
+      end: '2026-11-01T05:30:00.000Z',
+    });
+    const second = nextRunInfo(
+      schedule,
+      opts({ ...base, now: d('2026-11-02T08:00:00Z'), lastInterval: first!.dataInterval }),
+    );
+    expect(iso(second)).toMatchObject({
+      start: '2026-11-01T05:30:00.000Z',
+      end: '2026-11-02T06:30:00.000Z',
+    });
+  });
+
+  it.each<[string, string, string, string, number]>([
+    // Spring forward: the 03:00 fire that replaces 02:00 must not be skipped.
+    ['0 2 * * *', 'Europe/Berlin', '2026-03-30T03:00:00Z', '2026-03-29T01:00:00.000Z', 23],
+    ['0 2 * * *', 'America/New_York', '2026-03-09T12:00:00Z', '2026-03-08T07:00:00.000Z', 23],
+    // Fall back: the second pass of the repeated hour is not a fire time.
+    ['30 1 * * *', 'America/New_York', '2026-11-02T12:00:00Z', '2026-11-01T05:30:00.000Z', 25],
+    ['0 2 * * *', 'Europe/Berlin', '2026-10-26T12:00:00Z', '2026-10-25T00:00:00.000Z', 25],
+  ])(
+    'manual run of "%s" in %s at %s covers one local day from %s',
+    (cron, tz, at, start, length) => {
+      const interval = manualRunInterval(parseSchedule(cron, tz), d(at));
+      expect(interval.start.toISOString()).toBe(start);
+      expect(hours(interval)).toBe(length);
+    },
+  );
+});
+
 describe('manualRunInterval', () => {
   it.each<[string, Schedule, string, [string, string]]>([
     [

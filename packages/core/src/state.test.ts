@@ -72,7 +72,8 @@ describe('task transition table', () => {
     ['none', 'running', false],
     ['scheduled', 'running', false],
     ['running', 'none', false],
-    ['running', 'queued', false],
+    // A lost worker's try is adopted by another worker.
+    ['running', 'queued', true],
     ['success', 'running', false],
     ['failed', 'up_for_retry', false],
     ['removed', 'success', false],
@@ -137,9 +138,9 @@ describe('taskPredecessors', () => {
     );
   });
 
-  it('queued is entered from none, scheduled and the retry/deferral states', () => {
+  it('queued is entered from none, scheduled, running (adoption) and the retry/deferral states', () => {
     expect(taskPredecessors('queued').sort()).toEqual(
-      ['deferred', 'none', 'scheduled', 'up_for_reschedule', 'up_for_retry'].sort(),
+      ['deferred', 'none', 'running', 'scheduled', 'up_for_reschedule', 'up_for_retry'].sort(),
     );
   });
 });

@@ -140,6 +140,7 @@ interface RunRow {
   run_id: string;
   state: string;
   dag_version_id: number;
+  start_date: Date | string | null;
 }
 
 interface TiRow {
@@ -166,12 +167,20 @@ export async function advanceRun(
   const [run] = rowsOf<RunRow>(
     await tx.execute(
       opts.locked
-        ? sql`select id, dag_id, run_id, state, dag_version_id from dag_runs where id = ${runPk}`
-        : sql`select id, dag_id, run_id, state, dag_version_id from dag_runs where id = ${runPk} for update`,
+        ? sql`select id, dag_id, run_id, state, dag_version_id, start_date from dag_runs where id = ${runPk}`
+        : sql`select id, dag_id, run_id, state, dag_version_id, start_date from dag_runs where id = ${runPk} for update`,
     ),
   );
   if (run?.state !== 'running') return result;
   const version = await versions.get(tx, Number(run.dag_version_id));
+  const timeoutMs = version.spec.runTimeoutMs ?? null;
+  if (
+    timeoutMs !== null &&
+    run.start_date &&
+    new Date(run.start_date).getTime() + timeoutMs <= now.getTime()
+  ) {
+    return timeOutRun(tx, run, timeoutMs, actor, now);
+  }
   const tis = rowsOf<TiRow>(
     await tx.execute(
       sql`select id, task_id, state, next_attempt_at from task_instances where dag_run_id = ${runPk} and map_index = -1`,
@@ -297,7 +306,7 @@ export async function reconcileFinishedRun(
 ): Promise<StateChange[]> {
   const [run] = rowsOf<RunRow>(
     await tx.execute(
-      sql`select id, dag_id, run_id, state, dag_version_id from dag_runs where id = ${runPk}`,
+      sql`select id, dag_id, run_id, state, dag_version_id, start_date from dag_runs where id = ${runPk}`,
     ),
   );
   if (!run || (run.state !== 'success' && run.state !== 'failed')) return [];
@@ -319,4 +328,40 @@ export async function reconcileFinishedRun(
     set: [sql`end_date = ${now}`],
   });
   return change ? [change] : [];
+}
+
+/**
+ * A run past its run timeout fails; every unfinished task instance is skipped. Running ones are
+ * stopped by their worker, whose heartbeat sees the change.
+ */
+async function timeOutRun(
+  tx: Queryable,
+  run: RunRow,
+  timeoutMs: number,
+  actor: string,
+  now: Date,
+): Promise<AdvanceResult> {
+  const reason = `run timed out after ${timeoutMs} ms`;
+  const unfinished = rowsOf<{ id: number }>(
+    await tx.execute(sql`select id from task_instances where dag_run_id = ${run.id}
+      and state not in (${sql.join(
+        [...TERMINAL_TASK_STATES].map((s) => sql`${s}`),
+        sql`, `,
+      )})`),
+  ).map((r) => Number(r.id));
+  const changes = await transitionTasks(tx, unfinished, 'skipped', {
+    actor,
+    reason,
+    set: [sql`end_date = ${now}`],
+  });
+  const runChange = await transitionRun(tx, Number(run.id), 'failed', {
+    actor,
+    reason,
+    set: [sql`end_date = ${now}`],
+  });
+  if (runChange) {
+    changes.push(runChange);
+    await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${run.dag_id})`);
+  }
+  return { changes, queued: 0, runFinished: runChange !== null };
 }

@@ -156,6 +156,11 @@ export const json_string = dag({ id: 'json_string', team: 'data-eng' }, (d) => {
 export const graceful = dag({ id: 'graceful', team: 'data-eng' }, (d) => {
   d.shell('finishing', { command: 'sleep 0.5; echo finished' });
 });
+export const timed = dag({ id: 'timed', team: 'data-eng', runTimeout: '1s' }, (d) => {
+  const quick = d.shell('quick', { command: 'echo quick' });
+  const hang = d.shell('hang', { command: 'sleep 60', upstream: [quick] });
+  d.shell('never', { command: 'echo never', upstream: [hang] });
+});
 export const stubborn = dag({ id: 'stubborn', team: 'data-eng' }, (d) => {
   d.shell('endless', { command: 'sleep 60', retries: 1, retryDelay: '1h' });
 });
@@ -273,6 +278,34 @@ describe.each(TEST_DATABASE_KINDS)('task control (%s)', (kind) => {
     await waitFor(async () => (await run(runId)).state === 'success', {
       what: 'the run to go after unpausing',
     });
+  });
+
+  it('fails a run past its run timeout, skipping (and stopping) what had not finished', async () => {
+    worker = h.worker({ heartbeatIntervalMs: 100 });
+    await worker.start();
+    const { runId } = await h.ops.triggerRun('timed', { actor: 'test' });
+    const done = await waitFor(
+      async () => {
+        const r = await run(runId);
+        return r.state === 'failed' ? r : null;
+      },
+      { what: 'the run to time out' },
+    );
+    expect(done.endDate!.getTime() - done.startDate!.getTime()).toBeLessThan(10_000);
+    const states = await Promise.all(
+      ['quick', 'hang', 'never'].map(async (t) => [
+        t,
+        (await ti(runId, t)).state,
+        (await ti(runId, t)).stateReason,
+      ]),
+    );
+    expect(states).toEqual([
+      ['quick', 'success', null],
+      ['hang', 'skipped', 'run timed out after 1000 ms'],
+      ['never', 'skipped', 'run timed out after 1000 ms'],
+    ]);
+    // The worker stopped the sleeping command instead of letting it run on.
+    await waitFor(async () => worker!.activeCount === 0, { what: 'the worker to stop the task' });
   });
 
   it('on stop, lets running tasks finish within the grace period', async () => {

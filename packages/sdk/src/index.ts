@@ -82,6 +82,8 @@ export interface DagOptions {
   catchup?: boolean;
   maxActiveRuns?: number;
   maxActiveTasks?: number;
+  /** Fail a run that has not finished this long after it started ("2h"); unfinished tasks are skipped. */
+  runTimeout?: DurationInput;
   /** Defaults for every task of the DAG. */
   defaults?: TaskDefaults;
   /** Run parameters with their defaults; a manual run's conf overrides them. */
@@ -244,7 +246,11 @@ export class Dag {
    * none; the other direct downstream tasks are skipped (a join that is also downstream of a
    * followed task still runs). Give the join a trigger rule such as none_failed_min_one_success.
    */
-  branch(id: string, fn: TaskFunction<BranchChoice>, options: CommonTaskOptions = {}): Task<BranchChoice> {
+  branch(
+    id: string,
+    fn: TaskFunction<BranchChoice>,
+    options: CommonTaskOptions = {},
+  ): Task<BranchChoice> {
     return this.#add(id, 'function', options, { control: 'branch' }, fn);
   }
 
@@ -259,7 +265,10 @@ export class Dag {
     options: CommonTaskOptions & { ignoreDownstreamTriggerRules?: boolean } = {},
   ): Task<Awaited<T>> {
     const { ignoreDownstreamTriggerRules, ...common } = options;
-    const config = { control: 'short_circuit', ...(ignoreDownstreamTriggerRules === false && { ignoreDownstreamTriggerRules }) };
+    const config = {
+      control: 'short_circuit',
+      ...(ignoreDownstreamTriggerRules === false && { ignoreDownstreamTriggerRules }),
+    };
     return this.#add(id, 'function', common, config, fn) as Task<Awaited<T>>;
   }
 
@@ -323,7 +332,7 @@ export class Dag {
     const d = o.defaults ?? {};
     const dateOf = (v: string | Date | undefined) =>
       v === undefined ? null : v instanceof Date ? v.toISOString() : v;
-    const issues: { taskId: string; field: string; message: string }[] = [];
+    const issues: { taskId: string | undefined; field: string; message: string }[] = [];
     const duration = (
       taskId: string,
       field: string,
@@ -356,6 +365,14 @@ export class Dag {
         config,
       };
     });
+    let runTimeoutMs: number | null = null;
+    if (o.runTimeout !== undefined) {
+      try {
+        runTimeoutMs = parseDuration(o.runTimeout);
+      } catch (error) {
+        issues.push({ taskId: undefined, field: 'runTimeout', message: (error as Error).message });
+      }
+    }
     if (issues.length > 0) {
       throw new DagValidationError(
         issues.map((i) => ({ dagId: this.id, ...i })),
@@ -375,6 +392,7 @@ export class Dag {
         catchup: o.catchup ?? false,
         maxActiveRuns: o.maxActiveRuns ?? 16,
         maxActiveTasks: o.maxActiveTasks ?? 16,
+        runTimeoutMs: runTimeoutMs,
         params: o.params ?? {},
         tasks,
       },
