@@ -4,7 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type UpdraftApp } from './app.ts';
 
 const DAG = `
-import { dag } from '@updraft/sdk';
+import { dag, param } from '@updraft/sdk';
+export const typed = dag({ id: 'typed', team: 'data-eng', params: { region: param({ type: 'string', enum: ['emea', 'us'], default: 'emea' }), batch: param({ type: 'integer', minimum: 1, default: 10 }) } }, (d) => {
+  d.shell('show', { command: 'echo "{{ params.region }} {{ params.batch }}"' });
+});
 export default dag({ id: 'etl', team: 'data-eng', tags: ['demo'], schedule: '@daily', startDate: '2026-01-01' }, (d) => {
   const extract = d.shell('extract', { command: 'echo "rows={{ params.rows }}"' });
   const load = d.fn('load', async (ctx) => ({ loaded: ctx.params.rows }));
@@ -54,7 +57,7 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
   it('lists DAGs with import errors', async () => {
     const { status, body } = await json('/api/v1/dags');
     expect(status).toBe(200);
-    expect((body.dags as { dag_id: string }[]).map((d) => d.dag_id)).toEqual(['etl']);
+    expect((body.dags as { dag_id: string }[]).map((d) => d.dag_id)).toEqual(['etl', 'typed']);
     const errors = body.import_errors as { filename: string; stack_trace: string }[];
     expect(errors).toHaveLength(1);
     expect(errors[0]!.stack_trace).toMatch(/DAG "broken".*field "schedule".*"every day"/);
@@ -144,6 +147,25 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
     expect((await post('/api/v1/dags/etl', { is_paused: false }, 'PATCH')).body.is_paused).toBe(
       false,
     );
+  });
+
+  it("checks conf against the DAG's param rules, naming each bad field, and uses defaults", async () => {
+    const bad = await post('/api/v1/dags/typed/dagRuns', { conf: { region: 'apac', batch: 0 } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toBe(
+      'invalid conf for DAG "typed": conf.batch must be at least 1; conf.region must be one of "emea", "us"',
+    );
+    const ok = await post('/api/v1/dags/typed/dagRuns', {
+      conf: { region: 'us' },
+      dag_run_id: 'typed_ok',
+    });
+    expect(ok.status).toBe(200);
+    await waitFor(
+      async () => (await json('/api/v1/dags/typed/dagRuns/typed_ok')).body.state === 'success',
+      { what: 'typed run' },
+    );
+    const log = await json('/api/v1/dags/typed/dagRuns/typed_ok/taskInstances/show/logs/1');
+    expect(log.body.content).toContain('us 10');
   });
 
   it.each([

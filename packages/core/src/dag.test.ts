@@ -52,6 +52,7 @@ const dagSpec = (extra: Partial<DagSpec> = {}): DagSpec => ({
   maxActiveRuns: 1,
   maxActiveTasks: 16,
   runTimeoutMs: null,
+  paramRules: {},
   params: {},
   tasks: [taskSpec('extract'), taskSpec('load', ['extract'])],
   ...extra,

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidError } from './errors.ts';
+import { paramIssues, paramRuleSchema } from './params.ts';
 import { parseSchedule, ScheduleError } from './schedule.ts';
 
 export const TASK_TYPES = ['shell', 'function', 'http', 'k8sPod'] as const;
@@ -99,6 +100,8 @@ export const dagSpecSchema = z.strictObject({
   /** A run still unfinished this long after it started fails; its unfinished tasks are skipped. */
   runTimeoutMs: z.number().int().positive().nullable().default(null),
   params: z.record(z.string(), z.unknown()),
+  /** Rules for params (see params.ts); params without a rule accept any JSON value. */
+  paramRules: z.record(z.string(), paramRuleSchema).default({}),
   tasks: z.array(taskSpecSchema).min(1, 'a DAG needs at least one task'),
 });
 export type DagSpec = z.infer<typeof dagSpecSchema>;
@@ -175,6 +178,28 @@ export function dagIssues(
   }
   if (spec.startDate && spec.endDate && Date.parse(spec.endDate) < Date.parse(spec.startDate)) {
     issues.push({ dagId, field: 'endDate', message: 'end date is before start date' });
+  }
+  // Defaults must satisfy their rules. A required param without a default is only possible for a
+  // DAG without a schedule: scheduled runs have no conf and use the defaults (as in Airflow).
+  const scheduled = !(
+    spec.schedule === null ||
+    spec.schedule === 'none' ||
+    spec.schedule === '@none'
+  );
+  for (const issue of paramIssues(spec.paramRules, spec.params)) {
+    const field = `params.${issue.field.slice('conf.'.length)}`;
+    if (issue.message === 'is required') {
+      if (scheduled) {
+        issues.push({
+          dagId,
+          field,
+          message:
+            'is required but has no default, and scheduled runs use the defaults; give it a default or remove the schedule',
+        });
+      }
+      continue;
+    }
+    issues.push({ dagId, field, message: `default ${issue.message}` });
   }
   const ids = new Set<string>();
   for (const task of spec.tasks) {

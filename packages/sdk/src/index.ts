@@ -22,6 +22,7 @@ import {
   type WeightRule,
 } from '@updraft/core/dag';
 import { type DurationInput, parseDuration } from '@updraft/core/duration';
+import type { ParamRule } from '@updraft/core/params';
 import { type PodTaskConfigInput, podTaskConfigSchema } from '@updraft/kube/spec';
 
 export type { DagSpec, TaskSpec, TriggerRule, WeightRule } from '@updraft/core/dag';
@@ -86,7 +87,10 @@ export interface DagOptions {
   runTimeout?: DurationInput;
   /** Defaults for every task of the DAG. */
   defaults?: TaskDefaults;
-  /** Run parameters with their defaults; a manual run's conf overrides them. */
+  /**
+   * Run parameters: a default value, or param({ type, enum, minimum, …, default }) to also check
+   * a manual run's conf when it is triggered. A manual run's conf overrides the defaults.
+   */
   params?: Record<string, unknown>;
 }
 
@@ -117,6 +121,25 @@ export interface TaskContext {
 }
 
 export type TaskFunction<T> = (ctx: TaskContext) => T | Promise<T>;
+
+const PARAM_BRAND = Symbol.for('updraft.param');
+
+export interface ParamOptions extends ParamRule {
+  default?: unknown;
+}
+
+/** A run parameter with a rule, checked when a run is triggered: param({ type: 'integer', minimum: 1, default: 3 }). */
+export function param(options: ParamOptions): ParamOptions {
+  return { ...options, [PARAM_BRAND]: true } as ParamOptions;
+}
+
+function isParam(value: unknown): value is ParamOptions {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[PARAM_BRAND] === true
+  );
+}
 
 /** What a branch task returns: the downstream task(s) to follow, by id or reference, or null. */
 export type BranchChoice = string | Task | readonly (string | Task)[] | null;
@@ -365,6 +388,17 @@ export class Dag {
         config,
       };
     });
+    const params: Record<string, unknown> = {};
+    const paramRules: Record<string, ParamRule> = {};
+    for (const [name, value] of Object.entries(o.params ?? {})) {
+      if (isParam(value)) {
+        const { default: fallback, ...rule } = value;
+        paramRules[name] = rule;
+        if (fallback !== undefined) params[name] = fallback;
+      } else {
+        params[name] = value;
+      }
+    }
     let runTimeoutMs: number | null = null;
     if (o.runTimeout !== undefined) {
       try {
@@ -393,7 +427,8 @@ export class Dag {
         maxActiveRuns: o.maxActiveRuns ?? 16,
         maxActiveTasks: o.maxActiveTasks ?? 16,
         runTimeoutMs: runTimeoutMs,
-        params: o.params ?? {},
+        params,
+        paramRules,
         tasks,
       },
       opts.fileloc

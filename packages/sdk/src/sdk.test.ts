@@ -1,13 +1,14 @@
 import { DagValidationError } from '@updraft/core/dag';
 import { describe, expect, it } from 'vitest';
-import { dag, isDag, type Task } from './index.ts';
+import { dag, isDag, param, type Task } from './index.ts';
 import { dagFromYaml } from './yaml.ts';
 
 const issuesOf = (fn: () => unknown) => {
   try {
     fn();
   } catch (error) {
-    if (error instanceof DagValidationError) return { message: error.message, issues: error.issues };
+    if (error instanceof DagValidationError)
+      return { message: error.message, issues: error.issues };
     throw error;
   }
   throw new Error('expected a DagValidationError');
@@ -16,7 +17,13 @@ const issuesOf = (fn: () => unknown) => {
 describe('dag()', () => {
   it('builds a spec with defaults, typed dependencies and effective options', () => {
     const d = dag(
-      { id: 'etl', team: 'data-eng', schedule: '@daily', startDate: new Date('2026-01-01T00:00:00Z'), defaults: { retries: 2, retryDelay: '30s' } },
+      {
+        id: 'etl',
+        team: 'data-eng',
+        schedule: '@daily',
+        startDate: new Date('2026-01-01T00:00:00Z'),
+        defaults: { retries: 2, retryDelay: '30s' },
+      },
       (b) => {
         const a = b.shell('a', { command: 'echo a', timeout: '5m' });
         const c = b.fn('c', async () => 1, { retries: 0 });
@@ -26,13 +33,26 @@ describe('dag()', () => {
     );
     expect(isDag(d)).toBe(true);
     const spec = d.toSpec();
-    expect(spec).toMatchObject({ dagId: 'etl', team: 'data-eng', schedule: '@daily', startDate: '2026-01-01T00:00:00.000Z', catchup: false });
-    expect(spec.tasks.map((t) => [t.taskId, t.type, t.upstream, t.retries, t.retryDelayMs, t.timeoutMs])).toEqual([
+    expect(spec).toMatchObject({
+      dagId: 'etl',
+      team: 'data-eng',
+      schedule: '@daily',
+      startDate: '2026-01-01T00:00:00.000Z',
+      catchup: false,
+    });
+    expect(
+      spec.tasks.map((t) => [t.taskId, t.type, t.upstream, t.retries, t.retryDelayMs, t.timeoutMs]),
+    ).toEqual([
       ['a', 'shell', [], 2, 30_000, 300_000],
       ['c', 'function', ['a'], 0, 30_000, null],
       ['h', 'http', ['c'], 2, 30_000, null],
     ]);
-    expect(spec.tasks[2]!.config).toEqual({ method: 'POST', url: 'https://example.test/x', responseAs: 'json', body: { x: 1 } });
+    expect(spec.tasks[2]!.config).toEqual({
+      method: 'POST',
+      url: 'https://example.test/x',
+      responseAs: 'json',
+      body: { x: 1 },
+    });
     expect(d.functionOf('c')).toBeTypeOf('function');
     expect(d.functionOf('a')).toBeUndefined();
   });
@@ -63,7 +83,9 @@ describe('dag()', () => {
       a.then(c).then(a);
     });
     const { message } = issuesOf(() => d.toSpec({ fileloc: 'dags/loop.ts' }));
-    expect(message).toMatch(/^dags\/loop\.ts: DAG "loop": task "[ac]": (field "upstream": )?cycle detected: (a → c → a|c → a → c)$/);
+    expect(message).toMatch(
+      /^dags\/loop\.ts: DAG "loop": task "[ac]": (field "upstream": )?cycle detected: (a → c → a|c → a → c)$/,
+    );
   });
 
   it('refuses dependencies across DAGs', () => {
@@ -77,7 +99,12 @@ describe('dag()', () => {
       }),
     );
     expect(issues).toEqual([
-      { dagId: 'mine', taskId: 'm', field: 'upstream', message: 'task "o" belongs to DAG "other"; dependencies must stay within one DAG' },
+      {
+        dagId: 'mine',
+        taskId: 'm',
+        field: 'upstream',
+        message: 'task "o" belongs to DAG "other"; dependencies must stay within one DAG',
+      },
     ]);
   });
 
@@ -86,12 +113,71 @@ describe('dag()', () => {
       b.shell('s', { command: 'true', retryDelay: 'soon' });
     });
     const { issues } = issuesOf(() => bad.toSpec());
-    expect(issues).toEqual([expect.objectContaining({ dagId: 'bad', taskId: 's', field: 'retryDelay', message: expect.stringContaining('"soon" is not a duration') })]);
+    expect(issues).toEqual([
+      expect.objectContaining({
+        dagId: 'bad',
+        taskId: 's',
+        field: 'retryDelay',
+        message: expect.stringContaining('"soon" is not a duration'),
+      }),
+    ]);
     const badSchedule = dag({ id: 'bad2', team: 't', schedule: '0 25 * * *' }, (b) => {
       b.shell('s', { command: 'true' });
     });
     expect(issuesOf(() => badSchedule.toSpec()).issues).toEqual([
-      expect.objectContaining({ dagId: 'bad2', field: 'schedule', message: expect.stringContaining('invalid cron expression "0 25 * * *"') }),
+      expect.objectContaining({
+        dagId: 'bad2',
+        field: 'schedule',
+        message: expect.stringContaining('invalid cron expression "0 25 * * *"'),
+      }),
+    ]);
+  });
+
+  it('splits params into defaults and rules, and rejects a default that breaks its rule', () => {
+    const spec = dag(
+      {
+        id: 'p',
+        team: 't',
+        params: {
+          plain: 1,
+          region: param({ enum: ['emea', 'us'], default: 'us' }),
+          owner: param({ type: 'string', required: true }),
+        },
+      },
+      (b) => {
+        b.shell('s', { command: 'true' });
+      },
+    ).toSpec();
+    expect(spec.params).toEqual({ plain: 1, region: 'us' });
+    expect(spec.paramRules).toEqual({
+      region: { enum: ['emea', 'us'] },
+      owner: { type: 'string', required: true },
+    });
+    const bad = dag(
+      { id: 'bad_param', team: 't', params: { n: param({ type: 'integer', default: 'x' }) } },
+      (b) => {
+        b.shell('s', { command: 'true' });
+      },
+    );
+    expect(issuesOf(() => bad.toSpec()).issues).toEqual([
+      {
+        dagId: 'bad_param',
+        field: 'params.n',
+        message: 'default must be of type integer, got string',
+      },
+    ]);
+    const scheduled = dag(
+      { id: 'sched', team: 't', schedule: '@daily', params: { owner: param({ required: true }) } },
+      (b) => {
+        b.shell('s', { command: 'true' });
+      },
+    );
+    expect(issuesOf(() => scheduled.toSpec()).issues).toEqual([
+      expect.objectContaining({
+        dagId: 'sched',
+        field: 'params.owner',
+        message: expect.stringContaining('scheduled runs use the defaults'),
+      }),
     ]);
   });
 
@@ -132,9 +218,21 @@ tasks:
 
   it.each([
     ['invalid YAML', 'id: [unclosed', /report\.yaml: invalid YAML/],
-    ['a task without a kind', 'id: r\nteam: t\ntasks:\n  - id: x\n', /task "x".*exactly one of "shell", "http" or "k8sPod"/],
-    ['an unknown upstream', 'id: r\nteam: t\ntasks:\n  - id: x\n    shell: echo\n    upstream: [nope]\n', /DAG "r": task "x": field "upstream": unknown upstream task "nope"/],
-    ['an unknown key', 'id: r\nteam: t\nschedul: "@daily"\ntasks:\n  - id: x\n    shell: echo\n', /schedul/],
+    [
+      'a task without a kind',
+      'id: r\nteam: t\ntasks:\n  - id: x\n',
+      /task "x".*exactly one of "shell", "http" or "k8sPod"/,
+    ],
+    [
+      'an unknown upstream',
+      'id: r\nteam: t\ntasks:\n  - id: x\n    shell: echo\n    upstream: [nope]\n',
+      /DAG "r": task "x": field "upstream": unknown upstream task "nope"/,
+    ],
+    [
+      'an unknown key',
+      'id: r\nteam: t\nschedul: "@daily"\ntasks:\n  - id: x\n    shell: echo\n',
+      /schedul/,
+    ],
     ['a missing team', 'id: r\ntasks:\n  - id: x\n    shell: echo\n', /DAG "r": field "team"/],
   ])('reports %s naming file, DAG and task', (_name, text, message) => {
     expect(issuesOf(() => dagFromYaml(text, 'report.yaml')).message).toMatch(message);

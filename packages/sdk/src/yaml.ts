@@ -14,9 +14,10 @@
  *       http: { method: POST, url: https://reports.internal/publish }
  */
 import { DagValidationError, TRIGGER_RULES, WEIGHT_RULES } from '@updraft/core/dag';
+import { paramRuleSchema } from '@updraft/core/params';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { type CommonTaskOptions, Dag, type DagOptions, type Task } from './index.ts';
+import { type CommonTaskOptions, Dag, type DagOptions, param, type Task } from './index.ts';
 
 const duration = z.union([z.string(), z.number()]);
 const taskDefaults = {
@@ -68,6 +69,8 @@ const yamlDagSchema = z.strictObject({
   maxActiveRuns: z.number().int().positive().optional(),
   maxActiveTasks: z.number().int().positive().optional(),
   params: z.record(z.string(), z.unknown()).optional(),
+  /** Rules for params (type, enum, minimum, maximum, minLength, maxLength, pattern, required). */
+  paramRules: z.record(z.string(), paramRuleSchema).optional(),
   defaults: z.strictObject(taskDefaults).optional(),
   tasks: z.array(yamlTaskSchema).min(1),
 });
@@ -116,7 +119,20 @@ export function dagFromYaml(text: string, fileloc: string): Dag {
     ...(spec.catchup !== undefined && { catchup: spec.catchup }),
     ...(spec.maxActiveRuns && { maxActiveRuns: spec.maxActiveRuns }),
     ...(spec.maxActiveTasks && { maxActiveTasks: spec.maxActiveTasks }),
-    ...(spec.params && { params: spec.params }),
+    ...((spec.params || spec.paramRules) && {
+      params: {
+        ...spec.params,
+        ...Object.fromEntries(
+          Object.entries(spec.paramRules ?? {}).map(([name, rule]) => [
+            name,
+            param({
+              ...rule,
+              ...(spec.params?.[name] !== undefined && { default: spec.params[name] }),
+            }),
+          ]),
+        ),
+      },
+    }),
     ...(spec.defaults && { defaults: spec.defaults as DagOptions['defaults'] }),
   };
   const d = new Dag(options);

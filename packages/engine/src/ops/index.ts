@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors';
+import { paramIssues } from '@updraft/core/params';
 import { manualRunInterval, parseSchedule } from '@updraft/core/schedule';
 import { TERMINAL_TASK_STATES } from '@updraft/core/state';
 import { databaseError, type Queryable, rowsOf, schema } from '@updraft/db';
@@ -50,6 +51,17 @@ export class Operations {
         if (dag.latestVersionId == null)
           throw new ConflictError(`DAG "${dagId}" has no version yet`);
         const version = await this.#versions.get(tx, dag.latestVersionId);
+        const conf = opts.conf ?? {};
+        const problems = paramIssues(version.spec.paramRules ?? {}, {
+          ...version.spec.params,
+          ...conf,
+        });
+        if (problems.length > 0) {
+          throw new InvalidError(
+            `invalid conf for DAG "${dagId}": ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}`,
+            { issues: problems },
+          );
+        }
         const interval = manualRunInterval(
           parseSchedule(version.spec.schedule, version.spec.timezone),
           logicalDate,
@@ -64,7 +76,7 @@ export class Operations {
             logicalDate,
             dataIntervalStart: interval.start,
             dataIntervalEnd: interval.end,
-            conf: opts.conf ?? {},
+            conf,
             triggeredBy: opts.actor,
             note: opts.note ?? null,
           },
