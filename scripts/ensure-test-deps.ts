@@ -21,7 +21,9 @@ function run(cmd: string, args: string[]): boolean {
 if (!existsSync(CHROMIUM)) {
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !existsSync('/usr/bin/apt-get')) {
-    process.stderr.write(`Chromium is missing at ${CHROMIUM}; install it (Debian: apt-get install -y chromium) and run again.\n`);
+    process.stderr.write(
+      `Chromium is missing at ${CHROMIUM}; install it (Debian: apt-get install -y chromium) and run again.\n`,
+    );
     process.exit(1);
   }
   log('installing Chromium from Debian for the web UI tests');
@@ -52,7 +54,9 @@ if (!(await reachable(host, port))) {
   const local = !process.env.DATABASE_URL && existsSync('/etc/postgresql');
   if (local) {
     const version = readdirSync('/etc/postgresql')[0];
-    log(`PostgreSQL is not answering on ${host}:${port}; starting the local cluster ${version}/main`);
+    log(
+      `PostgreSQL is not answering on ${host}:${port}; starting the local cluster ${version}/main`,
+    );
     run('pg_ctlcluster', ['--skip-systemctl-redirect', String(version), 'main', 'start']);
   }
   if (!(await reachable(host, port))) {

@@ -34,7 +34,10 @@ export const failing = dag({ id: 'failing', team: 'data-eng' }, (d) => {
 });
 `,
     );
-    await writeFile(join(dags, 'broken.yaml'), 'id: broken\nteam: data-eng\ntasks:\n  - id: a\n    shell: echo\n    upstream: [ghost]\n');
+    await writeFile(
+      join(dags, 'broken.yaml'),
+      'id: broken\nteam: data-eng\ntasks:\n  - id: a\n    shell: echo\n    upstream: [ghost]\n',
+    );
   });
   afterAll(async () => {
     await rm(dags, { recursive: true, force: true });
@@ -53,11 +56,21 @@ export const failing = dag({ id: 'failing', team: 'data-eng' }, (d) => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/failing\s+data-eng\s+manual only/);
     expect(stdout).toMatch(/greet\s+data-eng\s+cron "0 \* \* \* \*" \(UTC\)\s+2/);
-    expect(stderr).toMatch(/broken\.yaml: DAG "broken": task "a": field "upstream": unknown upstream task "ghost"/);
+    expect(stderr).toMatch(
+      /broken\.yaml: DAG "broken": task "a": field "upstream": unknown upstream task "ghost"/,
+    );
   });
 
   it('dags test runs one run in-process and prints states and logs', () => {
-    const { code, stdout } = updraft(['dags', 'test', 'greet', '--dags-folder', dags, '--conf', '{"who":"world"}']);
+    const { code, stdout } = updraft([
+      'dags',
+      'test',
+      'greet',
+      '--dags-folder',
+      dags,
+      '--conf',
+      '{"who":"world"}',
+    ]);
     expect(stdout).toContain('hello world');
     expect(stdout).toContain('HELLO WORLD');
     expect(stdout).toMatch(/── shout: success \(try 1\)/);

@@ -19,12 +19,20 @@ function freePort(): Promise<number> {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
     });
   });
 }
 
-async function poll<T>(check: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+async function poll<T>(
+  check: () => Promise<T | null | undefined | false>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -53,12 +61,35 @@ describe('updraft standalone', () => {
   async function start(): Promise<void> {
     child = spawn(
       process.execPath,
-      [MAIN, 'standalone', '--port', String(port), '--data-dir', join(dir, 'data'), '--dags-folder', join(dir, 'dags'), '--log-format', 'json'],
-      { env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', UPDRAFT_ENV: 'local' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [
+        MAIN,
+        'standalone',
+        '--port',
+        String(port),
+        '--data-dir',
+        join(dir, 'data'),
+        '--dags-folder',
+        join(dir, 'dags'),
+        '--log-format',
+        'json',
+      ],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          LOG_LEVEL: 'info',
+          UPDRAFT_ENV: 'local',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
-    await poll(async () => (await get('/healthz')).status === 200, 90_000, `standalone to answer on port ${port}\n${output}`);
+    await poll(
+      async () => (await get('/healthz')).status === 200,
+      90_000,
+      `standalone to answer on port ${port}\n${output}`,
+    );
   }
 
   async function stop(): Promise<number | null> {
@@ -84,11 +115,17 @@ describe('updraft standalone', () => {
   });
 
   it('serves health naming the environment and lists the example DAGs', async () => {
-    expect((await get('/healthz')).body).toMatchObject({ status: 'ok', environment: 'local', component: 'standalone' });
+    expect((await get('/healthz')).body).toMatchObject({
+      status: 'ok',
+      environment: 'local',
+      component: 'standalone',
+    });
     const { body } = await get('/api/v1/dags');
     const ids = (body.dags as { dag_id: string }[]).map((d) => d.dag_id);
     expect(ids.length).toBeGreaterThanOrEqual(3);
-    expect(ids).toEqual(expect.arrayContaining(['daily_sales_etl', 'train_model', 'weekly_kpi_report']));
+    expect(ids).toEqual(
+      expect.arrayContaining(['daily_sales_etl', 'train_model', 'weekly_kpi_report']),
+    );
     expect(body.import_errors).toEqual([]);
     expect(output).toContain('"environment":"local"');
   });
@@ -100,11 +137,18 @@ describe('updraft standalone', () => {
       body: JSON.stringify({ dag_run_id: 'e2e_run', conf: { epochs: 4 } }),
     });
     expect(res.status).toBe(200);
-    await poll(async () => (await get('/api/v1/dags/train_model/dagRuns/e2e_run')).body.state === 'success', 60_000, 'the run to succeed');
-    const tis = (await get('/api/v1/dags/train_model/dagRuns/e2e_run/taskInstances')).body.task_instances as { task_id: string; state: string }[];
+    await poll(
+      async () => (await get('/api/v1/dags/train_model/dagRuns/e2e_run')).body.state === 'success',
+      60_000,
+      'the run to succeed',
+    );
+    const tis = (await get('/api/v1/dags/train_model/dagRuns/e2e_run/taskInstances')).body
+      .task_instances as { task_id: string; state: string }[];
     expect(tis).toHaveLength(5);
     expect(tis.every((t) => t.state === 'success')).toBe(true);
-    const log = (await get('/api/v1/dags/train_model/dagRuns/e2e_run/taskInstances/train_tree/logs/1')).body;
+    const log = (
+      await get('/api/v1/dags/train_model/dagRuns/e2e_run/taskInstances/train_tree/logs/1')
+    ).body;
     expect(log.content).toContain('for 4 epochs');
   });
 
@@ -120,19 +164,33 @@ export default dag({ id: 'cyclic', team: 'data-eng' }, (d) => {
 });
 `,
     );
-    const errors = await poll(async () => {
-      const e = (await get('/api/v1/dags')).body.import_errors as { filename: string; stack_trace: string }[];
-      return e.length > 0 ? e : null;
-    }, 30_000, 'the import error');
+    const errors = await poll(
+      async () => {
+        const e = (await get('/api/v1/dags')).body.import_errors as {
+          filename: string;
+          stack_trace: string;
+        }[];
+        return e.length > 0 ? e : null;
+      },
+      30_000,
+      'the import error',
+    );
     expect(errors[0]!.filename).toMatch(/cyclic\.ts$/);
-    expect(errors[0]!.stack_trace).toMatch(/DAG "cyclic".*cycle detected: (a → b → c → a|b → c → a → b|c → a → b → c)/);
+    expect(errors[0]!.stack_trace).toMatch(
+      /DAG "cyclic".*cycle detected: (a → b → c → a|b → c → a → b|c → a → b → c)/,
+    );
     const res = await fetch(`${base()}/api/v1/dags/daily_sales_etl/dagRuns`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ dag_run_id: 'after_cycle' }),
     });
     expect(res.status).toBe(200);
-    await poll(async () => (await get('/api/v1/dags/daily_sales_etl/dagRuns/after_cycle')).body.state === 'success', 60_000, 'another DAG to keep running');
+    await poll(
+      async () =>
+        (await get('/api/v1/dags/daily_sales_etl/dagRuns/after_cycle')).body.state === 'success',
+      60_000,
+      'another DAG to keep running',
+    );
   });
 
   it('keeps its data across a restart', async () => {

@@ -1,9 +1,28 @@
 /**
  * updraft-worker: claims and runs task instances. Scale it out freely; on SIGTERM it stops
  * claiming and lets running tasks finish within UPDRAFT_SHUTDOWN_GRACE_MS.
+ *
+ * k8sPod tasks run when Kubernetes is configured (KUBECONFIG, UPDRAFT_KUBE_CONTEXT or
+ * UPDRAFT_KUBE_IN_CLUSTER=true); a team's namespace comes from UPDRAFT_TEAMS_FILE, else from the
+ * teams table. Without Kubernetes, k8sPod tasks fail at once, without retries, saying so.
  */
 import { createHealthApp, serveApp } from '@updraft/api';
-import { createLogger, envFields, openEngine, parseEnv, Worker } from '@updraft/engine';
+import {
+  createLogger,
+  type Executor,
+  envFields,
+  loadTeamsFile,
+  openEngine,
+  parseEnv,
+  Worker,
+} from '@updraft/engine';
+import {
+  createKubePodExecutor,
+  kubeConfigured,
+  namespacesFromDatabase,
+  namespacesFromTeams,
+  noKubernetesExecutor,
+} from '@updraft/engine/k8s-pod';
 import { z } from 'zod';
 
 const config = parseEnv(
@@ -16,6 +35,10 @@ const config = parseEnv(
     UPDRAFT_WORKER_POLL_MS: envFields.UPDRAFT_WORKER_POLL_MS,
     UPDRAFT_SHUTDOWN_GRACE_MS: envFields.UPDRAFT_SHUTDOWN_GRACE_MS,
     UPDRAFT_DB_POOL_SIZE: envFields.UPDRAFT_DB_POOL_SIZE,
+    UPDRAFT_TEAMS_FILE: envFields.UPDRAFT_TEAMS_FILE,
+    KUBECONFIG: envFields.KUBECONFIG,
+    UPDRAFT_KUBE_CONTEXT: envFields.UPDRAFT_KUBE_CONTEXT,
+    UPDRAFT_KUBE_IN_CLUSTER: envFields.UPDRAFT_KUBE_IN_CLUSTER,
   }),
   process.env,
 );
@@ -33,10 +56,29 @@ const resources = await openEngine({
   applicationName: 'updraft-worker',
   maxConnections: config.UPDRAFT_DB_POOL_SIZE,
 });
+
+const kube = {
+  kubeconfigPath: config.KUBECONFIG,
+  context: config.UPDRAFT_KUBE_CONTEXT,
+  inCluster: config.UPDRAFT_KUBE_IN_CLUSTER,
+};
+let podExecutor: Executor = noKubernetesExecutor;
+if (kubeConfigured(kube)) {
+  const namespaceOf = config.UPDRAFT_TEAMS_FILE
+    ? namespacesFromTeams((await loadTeamsFile(config.UPDRAFT_TEAMS_FILE)).teams)
+    : namespacesFromDatabase(resources);
+  const pods = await createKubePodExecutor({ ...kube, namespaceOf, logger });
+  podExecutor = pods.executor;
+  logger.info({ context: pods.context, server: pods.server }, 'k8sPod tasks enabled');
+} else {
+  logger.info('k8sPod tasks disabled: no Kubernetes configured');
+}
+
 const worker = new Worker(resources, {
   concurrency: config.UPDRAFT_WORKER_CONCURRENCY,
   pollIntervalMs: config.UPDRAFT_WORKER_POLL_MS,
   shutdownGraceMs: config.UPDRAFT_SHUTDOWN_GRACE_MS,
+  executors: { k8sPod: podExecutor },
 });
 await worker.start();
 const health = await serveApp(

@@ -3,8 +3,9 @@
  * re-queues the same try, another worker continues it (same try number, told it is resuming), and
  * the lost worker can no longer record anything for it.
  */
-import { TEST_DATABASE_KINDS } from '@updraft/db/testing';
+
 import { schema } from '@updraft/db';
+import { TEST_DATABASE_KINDS } from '@updraft/db/testing';
 import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineHarness, type EngineHarness, waitFor } from './testing.ts';
@@ -34,16 +35,35 @@ describe.each(TEST_DATABASE_KINDS)('adopting a try from a lost worker (%s)', (ki
     // Worker "lost" runs the work but stops heartbeating (as if its process froze or died).
     const hangs: Executor = (ctx: ExecutionContext) => {
       calls.push({ worker: 'lost', tryNumber: ctx.tryNumber, resumed: ctx.resumed });
-      return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+      return new Promise((_resolve, reject) =>
+        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+      );
     };
     // Concurrency 1: while its try hangs it claims nothing else, as a dead worker would not.
-    const lost = h.worker({ id: 'lost', concurrency: 1, heartbeatIntervalMs: 3_600_000, executors: { k8sPod: hangs } });
+    const lost = h.worker({
+      id: 'lost',
+      concurrency: 1,
+      heartbeatIntervalMs: 3_600_000,
+      executors: { k8sPod: hangs },
+    });
     await lost.start();
     const { runId } = await h.ops.triggerRun('podish', { actor: 'test' });
     const { db } = h.resources.database;
     const ti = async () =>
-      (await db.select().from(schema.taskInstances).where(and(eq(schema.taskInstances.runId, runId), eq(schema.taskInstances.taskId, 'external_job'))))[0]!;
-    await waitFor(async () => (await ti()).state === 'running', { what: 'the lost worker to start the try' });
+      (
+        await db
+          .select()
+          .from(schema.taskInstances)
+          .where(
+            and(
+              eq(schema.taskInstances.runId, runId),
+              eq(schema.taskInstances.taskId, 'external_job'),
+            ),
+          )
+      )[0]!;
+    await waitFor(async () => (await ti()).state === 'running', {
+      what: 'the lost worker to start the try',
+    });
 
     const resumes: Executor = async (ctx) => {
       calls.push({ worker: 'adopter', tryNumber: ctx.tryNumber, resumed: ctx.resumed });
@@ -52,10 +72,13 @@ describe.each(TEST_DATABASE_KINDS)('adopting a try from a lost worker (%s)', (ki
     await h.worker({ id: 'adopter', executors: { k8sPod: resumes } }).start();
     await h.scheduler({ zombieThresholdMs: 500 }).start();
 
-    const done = await waitFor(async () => {
-      const t = await ti();
-      return t.state === 'success' ? t : null;
-    }, { what: 'the adopted try to finish' });
+    const done = await waitFor(
+      async () => {
+        const t = await ti();
+        return t.state === 'success' ? t : null;
+      },
+      { what: 'the adopted try to finish' },
+    );
     expect(done.tryNumber).toBe(1);
     expect(done.workerId).toBe('adopter');
     expect(calls).toEqual([

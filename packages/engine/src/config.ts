@@ -28,9 +28,15 @@ export const envFields = {
   UPDRAFT_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   UPDRAFT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   /** A kubeconfig file: enables k8sPod tasks on workers. */
-  KUBECONFIG: z.string().min(1).optional(),
+  KUBECONFIG: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined),
   /** A context of the kubeconfig (default its current-context); also enables k8sPod tasks. */
-  UPDRAFT_KUBE_CONTEXT: z.string().min(1).optional(),
+  UPDRAFT_KUBE_CONTEXT: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined),
   /** Use the pod's service account (a worker running in the cluster). */
   UPDRAFT_KUBE_IN_CLUSTER: bool.default(false),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),

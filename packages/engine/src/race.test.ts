@@ -56,11 +56,24 @@ describe('two schedulers and two workers on one PostgreSQL database', () => {
     const resources = async (): Promise<EngineResources> => {
       const database = await openDatabase({ url: h.db.url, maxConnections: 8 });
       handles.push(database);
-      return { database, clock: systemClock, logger, events: new EngineEvents(), environment: 'local' };
+      return {
+        database,
+        clock: systemClock,
+        logger,
+        events: new EngineEvents(),
+        environment: 'local',
+      };
     };
     for (let i = 0; i < 2; i++) {
-      const scheduler = new Scheduler(await resources(), { id: `scheduler-${i}`, loopIntervalMs: 20 });
-      const worker = new Worker(await resources(), { id: `worker-${i}`, concurrency: 16, pollIntervalMs: 50 });
+      const scheduler = new Scheduler(await resources(), {
+        id: `scheduler-${i}`,
+        loopIntervalMs: 20,
+      });
+      const worker = new Worker(await resources(), {
+        id: `worker-${i}`,
+        concurrency: 16,
+        pollIntervalMs: 50,
+      });
       systems.push(scheduler, worker);
       await scheduler.start();
       await worker.start();
@@ -79,7 +92,9 @@ describe('two schedulers and two workers on one PostgreSQL database', () => {
     await waitFor(
       async () => {
         const [row] = rowsOf<{ done: number; total: number }>(
-          await db.execute(sql`select count(*) filter (where state in ('success', 'failed'))::int as done, count(*)::int as total from dag_runs`),
+          await db.execute(
+            sql`select count(*) filter (where state in ('success', 'failed'))::int as done, count(*)::int as total from dag_runs`,
+          ),
         );
         return row && row.total >= RUNS && row.done === row.total;
       },
@@ -97,7 +112,8 @@ describe('two schedulers and two workers on one PostgreSQL database', () => {
     expect(tis.filter((t) => t.state !== 'success' || t.tryNumber !== 1)).toEqual([]);
 
     // Each task function ran exactly once.
-    const executions = (globalThis as { __updraftRaceExecutions?: Map<string, number> }).__updraftRaceExecutions!;
+    const executions = (globalThis as { __updraftRaceExecutions?: Map<string, number> })
+      .__updraftRaceExecutions!;
     expect(executions.size).toBe(RUNS * (FAN_OUT + 2));
     expect([...executions.values()].filter((n) => n !== 1)).toEqual([]);
 
@@ -107,9 +123,15 @@ describe('two schedulers and two workers on one PostgreSQL database', () => {
         count(distinct actor)::int as workers from events
         where entity = 'task_instance' and from_state = 'queued' and to_state = 'running'`),
     );
-    expect(claims).toEqual({ n: RUNS * (FAN_OUT + 2), distinct_tis: RUNS * (FAN_OUT + 2), workers: 2 });
+    expect(claims).toEqual({
+      n: RUNS * (FAN_OUT + 2),
+      distinct_tis: RUNS * (FAN_OUT + 2),
+      workers: 2,
+    });
     const [finals] = rowsOf<{ n: number }>(
-      await db.execute(sql`select count(*)::int as n from events where entity = 'task_instance' and to_state = 'success'`),
+      await db.execute(
+        sql`select count(*)::int as n from events where entity = 'task_instance' and to_state = 'success'`,
+      ),
     );
     expect(finals?.n).toBe(RUNS * (FAN_OUT + 2));
     // Every run started exactly once.

@@ -557,6 +557,8 @@ export function createKubernetesPodRunner(options: KubernetesPodRunnerOptions): 
       return { ...outcome, reattached };
     };
 
+    // `return await finish(…)` below: a bare `return finish(…)` would run the `finally` (which
+    // stops the log follower) before finish() has drained the logs of a short-lived container.
     try {
       for (;;) {
         const current = tracker.latest;
@@ -576,9 +578,9 @@ export function createKubernetesPodRunner(options: KubernetesPodRunnerOptions): 
             req.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
           );
           if ('failure' in parsed) {
-            return finish(failed(parsed.failure, exit), config.onFinish === 'delete');
+            return await finish(failed(parsed.failure, exit), config.onFinish === 'delete');
           }
-          return finish(
+          return await finish(
             {
               state: 'success',
               podName: name,
@@ -590,7 +592,10 @@ export function createKubernetesPodRunner(options: KubernetesPodRunnerOptions): 
           );
         }
         if (phase === 'Failed') {
-          return finish(failed(classifyPodFailure(current), exit), config.onFinish === 'delete');
+          return await finish(
+            failed(classifyPodFailure(current), exit),
+            config.onFinish === 'delete',
+          );
         }
         if (tracker.deleted) {
           // Deleted by the node lifecycle (NodeLost, eviction): say why; else someone deleted it.
@@ -601,18 +606,18 @@ export function createKubernetesPodRunner(options: KubernetesPodRunnerOptions): 
                 reason: `PodDeleted: the pod was deleted before it finished${terminated ? ` (container '${BASE_CONTAINER}' exit code ${terminated.exitCode})` : ''}`,
                 retryable: true,
               };
-          return finish(failed(failure, exit), false);
+          return await finish(failed(failure, exit), false);
         }
         const waiting = baseStatus(current)?.state?.waiting?.reason;
         if (waiting && HOPELESS_WAITING_REASONS.has(waiting)) {
-          return finish(failed(classifyPodFailure(current)), true);
+          return await finish(failed(classifyPodFailure(current)), true);
         }
         const notRunning = !containerStarted(current) || waiting === 'CrashLoopBackOff';
         let waitMs = resyncMs;
         if (notRunning) {
           const left = startedAt + config.startupTimeout - Date.now();
           if (left <= 0) {
-            return finish(failed(startupFailure(current, config.startupTimeout)), true);
+            return await finish(failed(startupFailure(current, config.startupTimeout)), true);
           }
           waitMs = Math.min(waitMs, left);
         }

@@ -21,7 +21,8 @@
  * This module loads @updraft/kube (and so @kubernetes/client-node) only when
  * `createKubePodExecutor` is called; the rest is pure.
  */
-import { type TemplateContext, TemplateError, renderTemplate } from '@updraft/core/template';
+import { renderTemplate, type TemplateContext, TemplateError } from '@updraft/core/template';
+import { schema } from '@updraft/db';
 import type { KubeClientOptions, PodWorkloadRunner, RunPodOutcome } from '@updraft/kube';
 import {
   NamespaceNotAllowedError,
@@ -30,7 +31,6 @@ import {
   podTaskConfigSchema,
   resolveNamespace,
 } from '@updraft/kube/spec';
-import { schema } from '@updraft/db';
 import { eq } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { EngineResources } from '../../resources.ts';
@@ -117,7 +117,11 @@ export function createPodExecutor(opts: PodExecutorOptions): Executor {
     let namespace: string;
     try {
       const own = await opts.namespaceOf(team);
-      namespace = resolveNamespace(team, config.namespace, own === undefined ? {} : { [team]: own });
+      namespace = resolveNamespace(
+        team,
+        config.namespace,
+        own === undefined ? {} : { [team]: own },
+      );
     } catch (error) {
       if (error instanceof NamespaceNotAllowedError) {
         throw new TaskFailure(error.message, { retryable: false });
