@@ -340,38 +340,82 @@ describe('k8sPod tasks when the worker stops (PostgreSQL, kube test server)', ()
     await server?.close();
   });
 
-  it('deletes a still-running pod after the grace period and leaves the try to be retried', async () => {
-    const runner = createKubernetesPodRunner({ clients, resyncMs: 1000, retryMs: 50 });
-    const executor = createPodExecutor({ runner, namespaceOf: namespacesFromTeams(TEST_TEAMS) });
-    const worker = h.worker({ shutdownGraceMs: 300, executors: { k8sPod: executor } });
-    await worker.start();
-    const { runId } = await h.ops.triggerRun('endless', {
-      actor: 'test',
-      conf: { go: '/nonexistent/updraft-never' },
+  it('hands a still-running pod over at shutdown: another worker continues the same try and pod', async () => {
+    const go = join(await mkdtemp(join(tmpdir(), 'updraft-go-')), 'go');
+    const executor = () =>
+      createPodExecutor({
+        runner: createKubernetesPodRunner({ clients, resyncMs: 1000, retryMs: 50 }),
+        namespaceOf: namespacesFromTeams(TEST_TEAMS),
+      });
+    const first = h.worker({
+      id: 'leaving',
+      shutdownGraceMs: 300,
+      executors: { k8sPod: executor() },
     });
-    const selector = podLabelSelector({
+    await first.start();
+    const { runId } = await h.ops.triggerRun('endless', { actor: 'test', conf: { go } });
+    const identity = {
       dagId: 'endless',
       runId,
       taskId: 'job',
       mapIndex: -1,
       tryNumber: 1,
       team: 'data-eng',
-    });
+    };
     const pods = async () =>
-      (await clients.core.listNamespacedPod({ namespace: NS, labelSelector: selector })).items;
+      (
+        await clients.core.listNamespacedPod({
+          namespace: NS,
+          labelSelector: podLabelSelector(identity),
+        })
+      ).items;
     await waitFor(async () => (await pods())[0]?.status?.phase === 'Running', {
       what: 'the pod to run',
     });
-    await worker.stop();
-    const [t] = await h.resources.database.db
-      .select()
-      .from(schema.taskInstances)
-      .where(and(eq(schema.taskInstances.runId, runId), eq(schema.taskInstances.taskId, 'job')));
-    expect(t).toMatchObject({
-      state: 'up_for_retry',
+    await first.stop();
+    const ti = async () =>
+      (
+        await h.resources.database.db
+          .select()
+          .from(schema.taskInstances)
+          .where(and(eq(schema.taskInstances.runId, runId), eq(schema.taskInstances.taskId, 'job')))
+      )[0]!;
+    // Handed over, not failed: the try is queued for adoption and its pod keeps running.
+    expect(await ti()).toMatchObject({
+      state: 'queued',
       tryNumber: 1,
-      stateReason: 'the worker is shutting down',
+      resumeTry: true,
+      workerId: null,
     });
-    await waitFor(async () => (await pods()).length === 0, { what: 'the pod to be deleted' });
+    expect((await pods())[0]?.status?.phase).toBe('Running');
+
+    await h.worker({ id: 'adopter', executors: { k8sPod: executor() } }).start();
+    await waitFor(
+      async () => (await ti()).state === 'running' && (await ti()).workerId === 'adopter',
+      {
+        what: 'another worker to adopt the try',
+      },
+    );
+    await writeFile(go, '');
+    const done = await waitFor(
+      async () => {
+        const t = await ti();
+        return t.state === 'success' ? t : null;
+      },
+      { what: 'the adopted pod to finish' },
+    );
+    expect(done.tryNumber).toBe(1);
+    expect(server.stats.podsCreated(NS, podLabelSelector(identity))).toBe(1);
+    const events = await h.resources.database.db
+      .select()
+      .from(schema.events)
+      .where(and(eq(schema.events.runId, runId), eq(schema.events.taskId, 'job')))
+      .orderBy(asc(schema.events.id));
+    expect(events.map((e) => `${e.fromState}->${e.toState}:${e.actor}`).slice(2)).toEqual([
+      'queued->running:leaving',
+      'running->queued:leaving',
+      'queued->running:adopter',
+      'running->success:adopter',
+    ]);
   });
 });

@@ -77,6 +77,15 @@ function isClients(v: KubernetesPodRunnerOptions['clients']): v is KubeClients {
   return typeof v === 'object' && v !== null && 'core' in v && 'kubeConfig' in v;
 }
 
+/**
+ * An abort whose reason carries `detach: true` (a worker handing the try to another worker at
+ * shutdown) stops following the pod but leaves it running for the adopter.
+ */
+function isDetach(signal: AbortSignal): boolean {
+  const r: unknown = signal.reason;
+  return typeof r === 'object' && r !== null && (r as { detach?: unknown }).detach === true;
+}
+
 function abortReason(signal: AbortSignal): string {
   const r: unknown = signal.reason;
   if (r instanceof Error) return r.message;
@@ -393,7 +402,7 @@ export function createKubernetesPodRunner(options: KubernetesPodRunnerOptions): 
       retryable: false,
     });
     if (signal.aborted) {
-      await deleteQuietly(clients, namespace, name);
+      if (!isDetach(signal)) await deleteQuietly(clients, namespace, name);
       return failed(aborted());
     }
 
@@ -565,7 +574,7 @@ export function createKubernetesPodRunner(options: KubernetesPodRunnerOptions): 
         if (signal.aborted) {
           stopAll();
           follower?.stop();
-          await deleteQuietly(clients, namespace, name);
+          if (!isDetach(signal)) await deleteQuietly(clients, namespace, name);
           return { ...failed(aborted()), reattached };
         }
         startFollower();

@@ -304,7 +304,8 @@ export class Scheduler {
               from: ['running'],
               set: [sql`resume_try = true`, sql`worker_id = null`, sql`queued_at = ${now}`],
             });
-            if (changes.length > 0) await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+            if (changes.length > 0)
+              await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
           } else if (z.state === 'restarting') {
             changes = await transitionTasks(tx, [Number(z.id)], 'none', {
               actor: this.id,

@@ -38,6 +38,11 @@ export interface WorkerOptions {
   logFlushIntervalMs?: number;
   /** Extra executors by task type (e.g. k8sPod). */
   executors?: Partial<Record<TaskType, Executor>>;
+  /**
+   * Task types whose work outlives this worker (pods): at shutdown, those still running after the
+   * grace period are handed over (the same try continues on another worker) instead of stopped.
+   */
+  adoptableOperators?: readonly string[];
 }
 
 interface Claimed {
@@ -51,6 +56,7 @@ interface Claimed {
   maxRetries: number;
   /** This claim adopts a try whose previous worker was lost. */
   resumed: boolean;
+  operator: string;
 }
 
 type Outcome =
@@ -62,6 +68,13 @@ type Outcome =
 class Superseded extends Error {}
 class TimedOut extends Error {}
 class ShuttingDown extends Error {}
+/**
+ * The try was handed over for adoption at shutdown. `detach` tells executors (the pod runner) to
+ * stop following their work without deleting it: another worker continues the same try.
+ */
+class ReleasedForAdoption extends Error {
+  readonly detach = true;
+}
 
 export class Worker {
   readonly id: string;
@@ -75,6 +88,7 @@ export class Worker {
   readonly #maxResultBytes: number;
   readonly #logFlushIntervalMs: number;
   readonly #executors: Partial<Record<TaskType, Executor>>;
+  readonly #adoptableOperators: ReadonlySet<string>;
   readonly #inFlight = new Map<
     number,
     { claimed: Claimed; abort: AbortController; done: Promise<void> }
@@ -97,6 +111,7 @@ export class Worker {
     this.#shutdownGraceMs = opts.shutdownGraceMs ?? 30_000;
     this.#maxResultBytes = opts.maxResultBytes ?? 48 * 1024;
     this.#logFlushIntervalMs = opts.logFlushIntervalMs ?? 1000;
+    this.#adoptableOperators = new Set(opts.adoptableOperators ?? ['k8sPod']);
     this.#executors = {
       shell: runShellTask,
       http: runHttpTask,
@@ -142,8 +157,17 @@ export class Worker {
         setTimeout(resolve, this.#shutdownGraceMs).unref(),
       );
       await Promise.race([Promise.all(pending.map((p) => p.done)), grace]);
-      for (const p of this.#inFlight.values())
-        p.abort.abort(new ShuttingDown('the worker is shutting down'));
+      for (const p of this.#inFlight.values()) {
+        const handedOver =
+          this.#adoptableOperators.has(p.claimed.operator) && (await this.#release(p.claimed));
+        p.abort.abort(
+          handedOver
+            ? new ReleasedForAdoption(
+                'the worker is shutting down; another worker continues this try',
+              )
+            : new ShuttingDown('the worker is shutting down'),
+        );
+      }
       await Promise.all([...this.#inFlight.values()].map((p) => p.done));
     }
     for (const t of this.#timers) clearInterval(t);
@@ -247,8 +271,9 @@ export class Worker {
         map_index: number;
         try_number: number;
         max_retries: number;
+        operator: string;
       }>(
-        await tx.execute(sql`select id, dag_run_id, dag_id, run_id, task_id, map_index, try_number, max_retries
+        await tx.execute(sql`select id, dag_run_id, dag_id, run_id, task_id, map_index, try_number, max_retries, operator
           from task_instances where id in (${sql.join(
             claimedIds.map((id) => sql`${id}`),
             sql`, `,
@@ -264,6 +289,7 @@ export class Worker {
         mapIndex: r.map_index,
         tryNumber: r.try_number,
         maxRetries: r.max_retries,
+        operator: r.operator,
         resumed: resumed.has(Number(r.id)),
       }));
     });
@@ -411,7 +437,8 @@ export class Worker {
         signal.removeEventListener('abort', onAbort);
       }
     } catch (error) {
-      outcome = classifyFailure(error);
+      // An abort decides the outcome, whatever the executor made of it.
+      outcome = classifyFailure(signal.aborted ? signal.reason : error);
     }
     if (outcome.kind === 'success' && outcome.result !== undefined) {
       const size = Buffer.byteLength(JSON.stringify(outcome.result) ?? '', 'utf8');
@@ -590,6 +617,38 @@ export class Worker {
     }
   }
 
+  /** Hands a running try back to the queue for adoption (same try). True if it was ours to release. */
+  async #release(claimed: Claimed): Promise<boolean> {
+    try {
+      const changes = await this.#r.database.db.transaction(async (tx) => {
+        await tx.execute(sql`select id from dag_runs where id = ${claimed.runPk} for update`);
+        const released = await transitionTasks(tx, [claimed.id], 'queued', {
+          actor: this.id,
+          reason:
+            'released for adoption: the worker is shutting down; the try continues on another worker',
+          from: ['running'],
+          where: sql`worker_id = ${this.id} and try_number = ${claimed.tryNumber}`,
+          set: [
+            sql`resume_try = true`,
+            sql`worker_id = null`,
+            sql`queued_at = ${this.#r.clock.now()}`,
+          ],
+        });
+        if (released.length > 0)
+          await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+        return released;
+      });
+      if (changes.length > 0) this.#r.events.emit('stateChanges', changes);
+      return changes.length > 0;
+    } catch (error) {
+      this.#r.logger.warn(
+        { err: error, taskInstance: claimed.id },
+        'could not hand the try over; stopping it',
+      );
+      return false;
+    }
+  }
+
   /** Keeps our running task instances alive and aborts those someone else changed. */
   async #heartbeat(): Promise<void> {
     const ids = [...this.#inFlight.keys()];
@@ -623,6 +682,7 @@ export class Worker {
 function classifyFailure(error: unknown): Outcome {
   if (error instanceof Superseded) return { kind: 'superseded', reason: error.message };
   if (error instanceof TimedOut) return { kind: 'failure', reason: error.message, retryable: true };
+  if (error instanceof ReleasedForAdoption) return { kind: 'superseded', reason: error.message };
   if (error instanceof ShuttingDown)
     return { kind: 'failure', reason: error.message, retryable: true };
   if (error instanceof BranchResultError)

@@ -11,12 +11,10 @@
  * tasks a field names are read).
  *
  * Aborts: a timeout, a clear or a mark-failed aborts ctx.signal; the runner then deletes the pod
- * and the worker records the try as the abort reason says. Graceful shutdown (Worker.stop()) gives
- * running pods the grace period to finish and then aborts them too, so their pods are deleted:
- * the engine records a ShuttingDown abort as a retryable failure (the next try gets a new pod),
- * so nobody would ever adopt a pod left behind — it would run on unobserved. Handing a running
- * pod over to another worker at shutdown needs the engine to release the try as adoptable
- * (running → queued, resume_try) instead of failing it.
+ * and the worker records the try as the abort reason says. At a graceful shutdown, pods still
+ * running after the grace period are handed over: the worker re-queues the try for adoption and
+ * aborts with a `detach` reason, so the runner stops following the pod without deleting it, and
+ * another worker continues the same try on the same pod.
  *
  * This module loads @updraft/kube (and so @kubernetes/client-node) only when
  * `createKubePodExecutor` is called; the rest is pure.
