@@ -195,3 +195,46 @@ export default dag({ id: 'retry', team: 'data-eng' }, (d) => {
     }
   });
 });
+
+describe('worker concurrency with local hand-off', () => {
+  it('never runs more task instances at once than its concurrency', async () => {
+    const h = await createEngineHarness('postgres');
+    try {
+      await h.writeDag(
+        'wide.ts',
+        `import { dag } from '@updraft/sdk';
+const g = (globalThis.__updraftWide ??= { active: 0, max: 0, ran: 0 });
+export default dag({ id: 'wide', team: 'data-eng', maxActiveTasks: 32 }, (d) => {
+  const start = d.fn('start', async () => 'go');
+  const parts = Array.from({ length: 12 }, (_, i) => d.fn('part_' + i, async () => {
+    g.active++; g.max = Math.max(g.max, g.active); g.ran++;
+    await new Promise((r) => setTimeout(r, 30));
+    g.active--;
+  }, { upstream: [start] }));
+  d.fn('end', async () => g.max, { upstream: parts });
+});`,
+      );
+      await h.processor.sync();
+      await h.worker({ concurrency: 3 }).start();
+      await h.scheduler().start();
+      const { runId } = await h.ops.triggerRun('wide', { actor: 'test' });
+      await waitFor(
+        async () => {
+          const [r] = await h.resources.database.db
+            .select()
+            .from(schema.dagRuns)
+            .where(eq(schema.dagRuns.runId, runId));
+          return r?.state === 'success';
+        },
+        { what: 'the wide run' },
+      );
+      const g = (globalThis as { __updraftWide?: { max: number; ran: number } }).__updraftWide!;
+      expect(g.ran).toBe(12);
+      expect(g.max).toBeLessThanOrEqual(3);
+      expect(g.max).toBeGreaterThanOrEqual(2);
+    } finally {
+      await h.close();
+      delete (globalThis as { __updraftWide?: unknown }).__updraftWide;
+    }
+  });
+});

@@ -12,7 +12,7 @@ import { functionConfigSchema, type TaskType } from '@updraft/core/dag';
 import { retryDelay } from '@updraft/core/decisions';
 import { assertNever } from '@updraft/core/errors';
 import { templateContext } from '@updraft/core/template';
-import { rowsOf, schema } from '@updraft/db';
+import { rowsOf, schema, type Tx } from '@updraft/db';
 import { eq, sql } from 'drizzle-orm';
 import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts';
 import { CHANNELS, type EngineResources } from '../resources.ts';
@@ -101,6 +101,8 @@ export class Worker {
   #unlisten: (() => Promise<void>) | null = null;
   #loop: Promise<void> | null = null;
   #claiming = false;
+  /** Slots promised to claims in progress, so claims never exceed the concurrency limit. */
+  #reserved = 0;
 
   constructor(resources: EngineResources, opts: WorkerOptions = {}) {
     this.#r = resources;
@@ -204,22 +206,28 @@ export class Worker {
   /** Claims as many queued task instances as there are free slots and starts them. */
   async claimAndRun(): Promise<number> {
     if (this.#claiming) return 0;
-    const free = this.#concurrency - this.#inFlight.size;
+    const free = this.#concurrency - this.#inFlight.size - this.#reserved;
     if (free <= 0) return 0;
     this.#claiming = true;
+    this.#reserved += free;
     try {
       const claimed = await this.#claim(free);
       for (const c of claimed) this.#launch(c);
       return claimed.length;
     } finally {
+      this.#reserved -= free;
       this.#claiming = false;
     }
   }
 
   async #claim(limit: number): Promise<Claimed[]> {
-    const { db } = this.#r.database;
+    return this.#r.database.db.transaction((tx) => this.#claimIn(tx, limit));
+  }
+
+  /** Claims up to `limit` queued task instances inside the caller's transaction. */
+  async #claimIn(tx: Tx, limit: number): Promise<Claimed[]> {
     const now = this.#r.clock.now();
-    return db.transaction(async (tx) => {
+    {
       const ids = rowsOf<{ id: number }>(
         await tx.execute(sql`select id from task_instances where state = 'queued'
           order by priority_weight desc, queued_at, id limit ${limit} for update skip locked`),
@@ -292,7 +300,7 @@ export class Worker {
         operator: r.operator,
         resumed: resumed.has(Number(r.id)),
       }));
-    });
+    }
   }
 
   #launch(claimed: Claimed): void {
@@ -499,6 +507,8 @@ export class Worker {
     durationMs: number,
   ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      let handOff: Claimed[] = [];
+      let reservedHere = 0;
       try {
         const changes = await this.#r.database.db.transaction(async (tx) => {
           const now = this.#r.clock.now();
@@ -594,12 +604,28 @@ export class Worker {
           const advanced = await advanceRun(tx, this.#versions, claimed.runPk, this.id, now, {
             locked: true,
           });
+          // Local hand-off: what this completion queued (or anything else queued) is claimed here,
+          // in the same transaction, while this worker has room — a chain pays no extra round trip.
+          // This try's own slot frees as soon as the transaction ends, so it counts as free.
+          const room = Math.min(
+            advanced.queued,
+            this.#accepting ? this.#concurrency - this.#inFlight.size - this.#reserved + 1 : 0,
+          );
+          if (room > 0) {
+            this.#reserved += room;
+            reservedHere = room;
+            handOff = await this.#claimIn(tx, room);
+          }
           return [...changes, ...advanced.changes];
         });
         this.#logBuffers.delete(claimed.id);
         if (changes.length > 0) this.#r.events.emit('stateChanges', changes);
+        this.#inFlight.delete(claimed.id);
+        for (const next of handOff) this.#launch(next);
+        this.#reserved -= reservedHere;
         return;
       } catch (error) {
+        this.#reserved -= reservedHere;
         const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
         this.#r.logger.warn(
           { err: error, taskInstance: claimed.id, attempt, retryInMs: delay },

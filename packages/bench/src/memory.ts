@@ -1,0 +1,185 @@
+/**
+ * W6: peak resident memory of `updraft standalone` (scheduler, worker and API in one process),
+ * idle and while it works through workload 3 (triggered over its HTTP API). Read from
+ * /proc/<pid>/status: VmHWM is the peak resident set, VmRSS the current one.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase } from '@updraft/db/testing';
+import { fanOutDag } from './dags.ts';
+import { PACKAGE_DIR, sleep } from './env.ts';
+import type { Reporter } from './report.ts';
+import type { Sizes } from './sizes.ts';
+
+const CLI = fileURLToPath(new URL('../../../apps/cli/src/main.ts', import.meta.url));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+export async function memoryOf(pid: number): Promise<{ rssMb: number; hwmMb: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+}
+
+interface Standalone {
+  child: ChildProcess;
+  base: string;
+  stop(): Promise<void>;
+}
+
+async function startStandalone(
+  dir: string,
+  databaseUrl: string | undefined,
+  concurrency: number,
+): Promise<Standalone> {
+  const port = await freePort();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    LOG_LEVEL: 'warn',
+    UPDRAFT_ENV: 'local',
+  };
+  if (databaseUrl) env.DATABASE_URL = databaseUrl;
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'standalone',
+      '--port',
+      String(port),
+      '--data-dir',
+      join(dir, 'data'),
+      '--dags-folder',
+      join(dir, 'dags'),
+      '--concurrency',
+      String(concurrency),
+      '--log-format',
+      'json',
+    ],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (d) => {
+    output = (output + d).slice(-4000);
+  });
+  child.stderr?.on('data', (d) => {
+    output = (output + d).slice(-4000);
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`standalone exited ${child.exitCode}: ${output}`);
+    try {
+      const res = await fetch(`${base}/readyz`).catch(() => fetch(`${base}/healthz`));
+      if (res.status === 200) break;
+    } catch {}
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`standalone did not become ready: ${output}`);
+    }
+    await sleep(100);
+  }
+  return { child, base, stop };
+}
+
+export async function memoryWorkload(report: Reporter, sizes: Sizes): Promise<void> {
+  const dir = await mkdtemp(join(PACKAGE_DIR, '.tmp-standalone-'));
+  const concurrency = sizes.concurrencies[0] ?? 32;
+  const dagId = `mem_fanout_${sizes.fanOutWidth}`;
+  await mkdir(join(dir, 'dags'), { recursive: true });
+  await writeFile(
+    join(dir, 'dags', `${dagId}.ts`),
+    fanOutDag(dagId, sizes.fanOutWidth, sizes.fanOutRuns, 'data-eng'),
+  );
+  try {
+    if (sizes.pgliteIdle) {
+      await mkdir(join(dir, 'pglite'), { recursive: true });
+      const s = await startStandalone(join(dir, 'pglite'), undefined, concurrency);
+      try {
+        await sleep(sizes.idleSeconds * 1000);
+        const m = await memoryOf(s.child.pid ?? 0);
+        report.add('W6 memory', 'standalone idle, peak RSS', m.hwmMb, 'MB', {
+          database: 'PGlite (embedded)',
+          idle_s: sizes.idleSeconds,
+        });
+      } finally {
+        await s.stop();
+      }
+    }
+    const db = await createTestDatabase('postgres');
+    try {
+      const s = await startStandalone(dir, db.url, concurrency);
+      try {
+        const pid = s.child.pid ?? 0;
+        await sleep(sizes.idleSeconds * 1000);
+        const idle = await memoryOf(pid);
+        report.add('W6 memory', 'standalone idle, peak RSS', idle.hwmMb, 'MB', {
+          database: 'PostgreSQL',
+          idle_s: sizes.idleSeconds,
+          dags: 1,
+        });
+        let peakRss = idle.rssMb;
+        const runIds: string[] = [];
+        for (let r = 0; r < sizes.fanOutRuns; r++) {
+          const res = await fetch(`${s.base}/api/v1/dags/${dagId}/dagRuns`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ dag_run_id: `mem_${r}` }),
+          });
+          if (res.status !== 200)
+            throw new Error(`trigger answered ${res.status}: ${await res.text()}`);
+          runIds.push(`mem_${r}`);
+        }
+        const deadline = Date.now() + 600_000;
+        for (;;) {
+          peakRss = Math.max(peakRss, (await memoryOf(pid)).rssMb);
+          const res = await fetch(`${s.base}/api/v1/dags/${dagId}/dagRuns?limit=1000`);
+          const body = (await res.json()) as { dag_runs: { state: string }[] };
+          const done = body.dag_runs.filter(
+            (r) => r.state === 'success' || r.state === 'failed',
+          ).length;
+          if (done >= runIds.length) break;
+          if (Date.now() > deadline) throw new Error('standalone load did not finish');
+          await sleep(250);
+        }
+        const loaded = await memoryOf(pid);
+        report.add('W6 memory', 'standalone under workload 3, peak RSS', loaded.hwmMb, 'MB', {
+          database: 'PostgreSQL',
+          concurrency,
+          task_instances: sizes.fanOutRuns * sizes.fanOutWidth,
+          sampled_peak_rss_mb: Math.round(peakRss),
+        });
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      await db.drop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
