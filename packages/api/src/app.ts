@@ -52,7 +52,8 @@ export function createApp(
     '/api/*',
     bodyLimit({
       maxSize: 1024 * 1024,
-      onError: (c) => c.json({ error: 'too_large', message: 'request body is larger than 1 MiB' }, 413),
+      onError: (c) =>
+        c.json({ error: 'too_large', message: 'request body is larger than 1 MiB' }, 413),
     }),
   );
   app.route('/api/v1', v1Routes({ ...deps, ops }));

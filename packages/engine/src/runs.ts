@@ -161,7 +161,13 @@ export async function advanceRun(
   runPk: number,
   actor: string,
   now: Date,
-  opts: { locked?: boolean } = {},
+  opts: {
+    locked?: boolean;
+    /** Record the decision time (the scheduler orders runs by it); default true. */
+    touch?: boolean;
+    /** NOTIFY workers about queued task instances; default true. */
+    notifyQueued?: boolean;
+  } = {},
 ): Promise<AdvanceResult> {
   const result: AdvanceResult = { changes: [], queued: 0, runFinished: false };
   const [run] = rowsOf<RunRow>(
@@ -223,7 +229,9 @@ export async function advanceRun(
         { actor, reason: 'dependencies met', set: [sql`next_attempt_at = null`] },
       )),
     );
-    const queued = await queueScheduled(tx, run.dag_id, actor, now);
+    const queued = await queueScheduled(tx, run.dag_id, actor, now, {
+      notify: opts.notifyQueued ?? true,
+    });
     result.changes.push(...queued);
     result.queued += queued.length;
   }
@@ -250,7 +258,11 @@ export async function advanceRun(
       }
     }
   }
-  await tx.execute(sql`update dag_runs set last_scheduling_decision = ${now} where id = ${runPk}`);
+  if (opts.touch ?? true) {
+    await tx.execute(
+      sql`update dag_runs set last_scheduling_decision = ${now} where id = ${runPk}`,
+    );
+  }
   return result;
 }
 
@@ -264,6 +276,7 @@ export async function queueScheduled(
   dagId: string,
   actor: string,
   now: Date,
+  opts: { notify?: boolean } = {},
 ): Promise<StateChange[]> {
   await lockDag(tx, dagId);
   const [limits] = rowsOf<{ max_active_tasks: number; is_paused: boolean; active: number }>(
@@ -289,7 +302,9 @@ export async function queueScheduled(
     'queued',
     { actor, reason: 'slot available', from: ['scheduled'], set: [sql`queued_at = ${now}`] },
   );
-  if (changes.length > 0) await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+  if (changes.length > 0 && (opts.notify ?? true)) {
+    await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+  }
   return changes;
 }
 

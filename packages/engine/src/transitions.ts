@@ -79,26 +79,32 @@ export async function transitionTasks(
     sql`state_reason = ${opts.reason ?? null}`,
     ...(opts.set ?? []),
   ];
+  const inList = (values: readonly (string | number)[]) =>
+    sql.join(
+      values.map((v) => sql`${v}`),
+      sql`, `,
+    );
+  const preExecution = inList([...PRE_EXECUTION]);
+  // One round trip: lock, update and append the event rows in the same statement.
   const result = await tx.execute(sql`
     with old as (
       select id, state from task_instances
-      where id in (${sql.join(
-        ids.map((id) => sql`${id}`),
-        sql`, `,
-      )})
-        and state in (${sql.join(
-          legal.map((s) => sql`${s}`),
-          sql`, `,
-        )})
+      where id in (${inList(ids)}) and state in (${inList(legal)})
         ${opts.where ? sql`and ${opts.where}` : sql``}
       for update
+    ), changed as (
+      update task_instances t set ${sql.join(assignments, sql`, `)}
+      from old where t.id = old.id and old.state in (${inList(legal)})
+      returning t.id, t.dag_id, t.run_id, t.task_id, t.map_index,
+        case when old.state in (${preExecution}) and ${to} <> 'running' then t.try_number + 1
+          else t.try_number end as try_number,
+        old.state as from_state
+    ), logged as (
+      insert into events (entity, dag_id, run_id, task_id, map_index, try_number, from_state, to_state, actor, reason)
+      select 'task_instance', dag_id, run_id, task_id, map_index, try_number, from_state, ${to}, ${opts.actor}, ${opts.reason ?? null}
+      from changed
     )
-    update task_instances t set ${sql.join(assignments, sql`, `)}
-    from old where t.id = old.id and old.state in (${sql.join(
-      legal.map((s) => sql`${s}`),
-      sql`, `,
-    )})
-    returning t.id, t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number, old.state as from_state`);
+    select * from changed`);
   const changes = rowsOf<ChangedTaskRow>(result).map(
     (r): StateChange => ({
       entity: 'task_instance',
@@ -107,15 +113,13 @@ export async function transitionTasks(
       runId: r.run_id,
       taskId: r.task_id,
       mapIndex: r.map_index,
-      tryNumber:
-        PRE_EXECUTION.has(r.from_state) && to !== 'running' ? r.try_number + 1 : r.try_number,
+      tryNumber: r.try_number,
       from: r.from_state,
       to,
       actor: opts.actor,
       reason: opts.reason ?? null,
     }),
   );
-  await recordEvents(tx, changes);
   return changes;
 }
 

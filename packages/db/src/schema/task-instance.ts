@@ -59,6 +59,8 @@ export const taskInstances = pgTable(
     index('task_instances_dag_active_idx')
       .on(t.dagId)
       .where(sql`${t.state} in ('queued', 'running')`),
+    // The scheduler's leftover pass looks for scheduled task instances each loop.
+    index('task_instances_scheduled_idx').on(t.dagId).where(sql`${t.state} = 'scheduled'`),
     index('task_instances_retry_idx')
       .on(t.nextAttemptAt)
       .where(sql`${t.state} in ('up_for_retry', 'up_for_reschedule')`),

@@ -59,6 +59,7 @@ export class Scheduler {
   #loop: Promise<void> | null = null;
   #unlisten: (() => Promise<void>) | null = null;
   #lastPassAt: Date | null = null;
+  readonly #dirtyRuns = new Set<number>();
 
   constructor(resources: EngineResources, opts: SchedulerOptions = {}) {
     this.#r = resources;
@@ -85,6 +86,7 @@ export class Scheduler {
     };
     await this.#step(report, () => this.#createScheduledRuns(report));
     await this.#step(report, () => this.#startQueuedRuns(report));
+    await this.#step(report, () => this.#advanceDirtyRuns(report));
     await this.#step(report, () => this.#advanceRunningRuns(report));
     await this.#step(report, () => this.#queueLeftovers(report));
     await this.#step(report, () => this.#reapZombies(report));
@@ -206,13 +208,30 @@ export class Scheduler {
     }
   }
 
+  /** Runs that workers asked for: advanced first; any still held by someone else stay dirty. */
+  async #advanceDirtyRuns(report: PassReport): Promise<void> {
+    const runs = [...this.#dirtyRuns];
+    this.#dirtyRuns.clear();
+    const skipped = await this.#advanceRuns(runs, report);
+    for (const id of skipped) this.#dirtyRuns.add(id);
+  }
+
   async #advanceRunningRuns(report: PassReport): Promise<void> {
-    const { db } = this.#r.database;
     const runs = rowsOf<{ id: number }>(
-      await db.execute(sql`select id from dag_runs where state = 'running'
+      await this.#r.database.db.execute(sql`select id from dag_runs where state = 'running'
         order by last_scheduling_decision nulls first, id limit ${this.#batchSize}`),
     );
-    for (const { id } of runs) {
+    await this.#advanceRuns(
+      runs.map((r) => Number(r.id)),
+      report,
+    );
+  }
+
+  /** Advances each run not held by someone else; returns the ids that were held. */
+  async #advanceRuns(ids: readonly number[], report: PassReport): Promise<number[]> {
+    const { db } = this.#r.database;
+    const held: number[] = [];
+    for (const id of ids) {
       try {
         const result = await db.transaction(async (tx) => {
           // Another scheduler or a finishing worker holds this run: it is being advanced already.
@@ -226,7 +245,10 @@ export class Scheduler {
             locked: true,
           });
         });
-        if (!result) continue;
+        if (!result) {
+          held.push(id);
+          continue;
+        }
         report.runsAdvanced++;
         report.tasksQueued += result.queued;
         this.#emit(result.changes);
@@ -235,6 +257,7 @@ export class Scheduler {
         this.#r.logger.error({ err: error, runPk: id }, 'could not advance run');
       }
     }
+    return held;
   }
 
   async #queueLeftovers(report: PassReport): Promise<void> {
@@ -371,7 +394,11 @@ export class Scheduler {
     if (this.#running) return;
     this.#running = true;
     await registerProcess(this.#r, this.id, 'scheduler');
-    this.#unlisten = await this.#r.database.listen(CHANNELS.scheduler, () => this.#wake?.());
+    this.#unlisten = await this.#r.database.listen(CHANNELS.scheduler, (payload) => {
+      // "run:<id>": a completion could not advance its run (another held it); do it first.
+      if (payload.startsWith('run:')) this.#dirtyRuns.add(Number(payload.slice(4)));
+      this.#wake?.();
+    });
     this.#r.logger.info(
       { scheduler: this.id, environment: this.#r.environment },
       'scheduler started',
@@ -391,7 +418,7 @@ export class Scheduler {
         }
         if (!this.#running) break;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.#loopIntervalMs);
+          const timer = setTimeout(resolve, this.#dirtyRuns.size > 0 ? 10 : this.#loopIntervalMs);
           this.#wake = () => {
             clearTimeout(timer);
             resolve();

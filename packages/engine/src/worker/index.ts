@@ -81,6 +81,7 @@ export class Worker {
   readonly #r: EngineResources;
   readonly #versions = new VersionCache();
   readonly #files = new DagFileCache();
+  readonly #runs = new Map<number, typeof schema.dagRuns.$inferSelect>();
   readonly #concurrency: number;
   readonly #pollIntervalMs: number;
   readonly #heartbeatIntervalMs: number;
@@ -227,24 +228,23 @@ export class Worker {
   /** Claims up to `limit` queued task instances inside the caller's transaction. */
   async #claimIn(tx: Tx, limit: number): Promise<Claimed[]> {
     const now = this.#r.clock.now();
-    {
-      const ids = rowsOf<{ id: number }>(
-        await tx.execute(sql`select id from task_instances where state = 'queued'
-          order by priority_weight desc, queued_at, id limit ${limit} for update skip locked`),
-      ).map((r) => Number(r.id));
-      const resumed = new Set(
-        ids.length === 0
-          ? []
-          : rowsOf<{ id: number }>(
-              await tx.execute(
-                sql`select id from task_instances where resume_try and id in (${sql.join(
-                  ids.map((id) => sql`${id}`),
-                  sql`, `,
-                )})`,
-              ),
-            ).map((r) => Number(r.id)),
-      );
-      const changes = await transitionTasks(tx, ids, 'running', {
+    const picked = rowsOf<{
+      id: number;
+      dag_run_id: number;
+      max_retries: number;
+      operator: string;
+      resume_try: boolean;
+    }>(
+      await tx.execute(sql`select id, dag_run_id, max_retries, operator, resume_try from task_instances
+        where state = 'queued'
+        order by priority_weight desc, queued_at, id limit ${limit} for update skip locked`),
+    );
+    if (picked.length === 0) return [];
+    const changes = await transitionTasks(
+      tx,
+      picked.map((p) => Number(p.id)),
+      'running',
+      {
         actor: this.id,
         from: ['queued'],
         // An adopted try keeps its number (and its pod); anything else starts a new try.
@@ -257,50 +257,35 @@ export class Worker {
           sql`end_date = null`,
           sql`duration_ms = null`,
         ],
-      });
-      if (changes.length === 0) return [];
-      const claimedIds = changes.map((c) => c.id);
-      // A new try starts clean: results of the previous try are cleared (an adopted try keeps its own).
-      const fresh = claimedIds.filter((id) => !resumed.has(id));
-      if (fresh.length > 0) {
-        await tx.execute(
-          sql`delete from xcoms where task_instance_id in (${sql.join(
-            fresh.map((id) => sql`${id}`),
-            sql`, `,
-          )})`,
-        );
-      }
-      const rows = rowsOf<{
-        id: number;
-        dag_run_id: number;
-        dag_id: string;
-        run_id: string;
-        task_id: string;
-        map_index: number;
-        try_number: number;
-        max_retries: number;
-        operator: string;
-      }>(
-        await tx.execute(sql`select id, dag_run_id, dag_id, run_id, task_id, map_index, try_number, max_retries, operator
-          from task_instances where id in (${sql.join(
-            claimedIds.map((id) => sql`${id}`),
-            sql`, `,
-          )})`),
+      },
+    );
+    const byId = new Map(picked.map((p) => [Number(p.id), p]));
+    // A new try starts clean: results of an earlier try are cleared (an adopted try keeps its own).
+    const retried = changes.filter((c) => !byId.get(c.id)!.resume_try && (c.tryNumber ?? 1) > 1);
+    if (retried.length > 0) {
+      await tx.execute(
+        sql`delete from xcoms where task_instance_id in (${sql.join(
+          retried.map((c) => sql`${c.id}`),
+          sql`, `,
+        )})`,
       );
-      this.#r.events.emit('stateChanges', changes);
-      return rows.map((r) => ({
-        id: Number(r.id),
-        runPk: Number(r.dag_run_id),
-        dagId: r.dag_id,
-        runId: r.run_id,
-        taskId: r.task_id,
-        mapIndex: r.map_index,
-        tryNumber: r.try_number,
-        maxRetries: r.max_retries,
-        operator: r.operator,
-        resumed: resumed.has(Number(r.id)),
-      }));
     }
+    this.#r.events.emit('stateChanges', changes);
+    return changes.map((c) => {
+      const p = byId.get(c.id)!;
+      return {
+        id: c.id,
+        runPk: Number(p.dag_run_id),
+        dagId: c.dagId,
+        runId: c.runId,
+        taskId: c.taskId!,
+        mapIndex: c.mapIndex ?? -1,
+        tryNumber: c.tryNumber ?? 1,
+        maxRetries: p.max_retries,
+        operator: p.operator,
+        resumed: p.resume_try,
+      };
+    });
   }
 
   #launch(claimed: Claimed): void {
@@ -360,10 +345,7 @@ export class Worker {
     let outcome: Outcome;
     let version: LoadedVersion | undefined;
     try {
-      const [run] = await db
-        .select()
-        .from(schema.dagRuns)
-        .where(eq(schema.dagRuns.id, claimed.runPk));
+      const run = await this.#runOf(claimed.runPk);
       if (!run) throw new Superseded('the run was deleted');
       version = await this.#versions.get(db, run.dagVersionId);
       const task = version.tasks.get(claimed.taskId);
@@ -463,6 +445,20 @@ export class Worker {
     await this.#finish(claimed, outcome, version, Date.now() - started);
   }
 
+  /** A run's fields a task needs never change (version, dates, conf): read once per run. */
+  async #runOf(runPk: number): Promise<typeof schema.dagRuns.$inferSelect | undefined> {
+    const hit = this.#runs.get(runPk);
+    if (hit) return hit;
+    const [run] = await this.#r.database.db
+      .select()
+      .from(schema.dagRuns)
+      .where(eq(schema.dagRuns.id, runPk));
+    if (!run) return undefined;
+    if (this.#runs.size >= 1000) this.#runs.delete(this.#runs.keys().next().value!);
+    this.#runs.set(runPk, run);
+    return run;
+  }
+
   async #pullXcom(runPk: number, taskId: string, key: string): Promise<unknown> {
     // Read as text and parse once: drivers disagree on decoding jsonb strings that look like JSON.
     const [row] = rowsOf<{ value: string }>(
@@ -509,10 +505,18 @@ export class Worker {
     for (let attempt = 1; ; attempt++) {
       let handOff: Claimed[] = [];
       let reservedHere = 0;
+      let runLocked = false;
       try {
         const changes = await this.#r.database.db.transaction(async (tx) => {
           const now = this.#r.clock.now();
-          await tx.execute(sql`select id from dag_runs where id = ${claimed.runPk} for update`);
+          // Another completion of this run may hold the run: then only this try is recorded here,
+          // and the run is advanced after commit (or by the holder, or by the scheduler).
+          runLocked =
+            rowsOf(
+              await tx.execute(
+                sql`select id from dag_runs where id = ${claimed.runPk} for update skip locked`,
+              ),
+            ).length > 0;
           const mine = sql`worker_id = ${this.id} and try_number = ${claimed.tryNumber}`;
           const ended = [sql`end_date = ${now}`, sql`duration_ms = ${durationMs}`];
           let changes: StateChange[] = [];
@@ -601,21 +605,10 @@ export class Worker {
           }
           const logs = this.#takeLogs(claimed.id);
           if (logs.length > 0) await tx.insert(schema.taskLogs).values(logs);
-          const advanced = await advanceRun(tx, this.#versions, claimed.runPk, this.id, now, {
-            locked: true,
-          });
-          // Local hand-off: what this completion queued (or anything else queued) is claimed here,
-          // in the same transaction, while this worker has room — a chain pays no extra round trip.
-          // This try's own slot frees as soon as the transaction ends, so it counts as free.
-          const room = Math.min(
-            advanced.queued,
-            this.#accepting ? this.#concurrency - this.#inFlight.size - this.#reserved + 1 : 0,
-          );
-          if (room > 0) {
-            this.#reserved += room;
-            reservedHere = room;
-            handOff = await this.#claimIn(tx, room);
-          }
+          if (!runLocked) return changes;
+          const advanced = await this.#advanceLocked(tx, claimed.runPk, now, 1);
+          handOff = advanced.handOff;
+          reservedHere = advanced.reserved;
           return [...changes, ...advanced.changes];
         });
         this.#logBuffers.delete(claimed.id);
@@ -623,6 +616,7 @@ export class Worker {
         this.#inFlight.delete(claimed.id);
         for (const next of handOff) this.#launch(next);
         this.#reserved -= reservedHere;
+        if (!runLocked) await this.#advanceAfterCommit(claimed.runPk);
         return;
       } catch (error) {
         this.#reserved -= reservedHere;
@@ -640,6 +634,73 @@ export class Worker {
         }
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
+    }
+  }
+
+  /**
+   * Advances a run whose row the caller has locked, then claims what it queued while this worker
+   * has room (local hand-off: a chain pays no extra round trip). `ownSlots` counts slots that free
+   * when the caller's transaction ends (the finishing try's own).
+   */
+  async #advanceLocked(
+    tx: Tx,
+    runPk: number,
+    now: Date,
+    ownSlots: number,
+  ): Promise<{ changes: StateChange[]; handOff: Claimed[]; reserved: number }> {
+    // The worker notifies other workers itself, only for what it does not claim here.
+    const advanced = await advanceRun(tx, this.#versions, runPk, this.id, now, {
+      locked: true,
+      touch: false,
+      notifyQueued: false,
+    });
+    const notifyOthers = async (claimed: number) => {
+      if (advanced.queued > claimed)
+        await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+    };
+    const room = Math.min(
+      advanced.queued,
+      this.#accepting ? this.#concurrency - this.#inFlight.size - this.#reserved + ownSlots : 0,
+    );
+    if (room <= 0) {
+      await notifyOthers(0);
+      return { changes: advanced.changes, handOff: [], reserved: 0 };
+    }
+    this.#reserved += room;
+    try {
+      const handOff = await this.#claimIn(tx, room);
+      await notifyOthers(handOff.length);
+      return { changes: advanced.changes, handOff, reserved: room };
+    } catch (error) {
+      this.#reserved -= room;
+      throw error;
+    }
+  }
+
+  /**
+   * After recording a try without holding its run: advance the run now if it is free; if another
+   * completion holds it, wake the scheduler for this run, so a decision that holder did not see
+   * is made promptly.
+   */
+  async #advanceAfterCommit(runPk: number): Promise<void> {
+    try {
+      const out = await this.#r.database.db.transaction(async (tx) => {
+        const got = rowsOf(
+          await tx.execute(sql`select id from dag_runs where id = ${runPk} for update skip locked`),
+        );
+        if (got.length === 0) {
+          await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`run:${runPk}`})`);
+          return null;
+        }
+        return this.#advanceLocked(tx, runPk, this.#r.clock.now(), 0);
+      });
+      if (!out) return;
+      if (out.changes.length > 0) this.#r.events.emit('stateChanges', out.changes);
+      for (const next of out.handOff) this.#launch(next);
+      this.#reserved -= out.reserved;
+    } catch (error) {
+      // The scheduler advances every running run on its own pass; nothing is lost.
+      this.#r.logger.warn({ err: error, runPk }, 'could not advance the run after a completion');
     }
   }
 

@@ -1,0 +1,1 @@
+CREATE INDEX "task_instances_scheduled_idx" ON "task_instances" USING btree ("dag_id") WHERE "task_instances"."state" = 'scheduled';
