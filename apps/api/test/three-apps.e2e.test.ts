@@ -16,12 +16,20 @@ function freePort(): Promise<number> {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
     });
   });
 }
 
-async function poll<T>(check: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+async function poll<T>(
+  check: () => Promise<T | null | undefined | false>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -44,7 +52,14 @@ describe('scheduler, worker and api as separate processes on PostgreSQL', () => 
 
   function start(app: 'scheduler' | 'worker' | 'api', env: Record<string, string>): void {
     const child = spawn(process.execPath, [`${ROOT}apps/${app}/src/main.ts`], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: db.url!, UPDRAFT_ENV: 'qa', LOG_LEVEL: 'info', ...env },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATABASE_URL: db.url!,
+        UPDRAFT_ENV: 'qa',
+        LOG_LEVEL: 'info',
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (d) => (output += d));
@@ -84,31 +99,63 @@ describe('scheduler, worker and api as separate processes on PostgreSQL', () => 
 
   it('each process serves health naming its component and environment', async () => {
     for (const [component, port] of Object.entries(ports)) {
-      const body = await poll(async () => {
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-        return res.status === 200 ? ((await res.json()) as Record<string, unknown>) : null;
-      }, 60_000, `${component} to be ready\n${output}`);
+      const body = await poll(
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+          return res.status === 200 ? ((await res.json()) as Record<string, unknown>) : null;
+        },
+        60_000,
+        `${component} to be ready\n${output}`,
+      );
       expect(body).toMatchObject({ status: 'ready', component, environment: 'qa' });
     }
   });
 
   it('new DAGs start paused; once unpaused and triggered through the API, the run succeeds', async () => {
     const api = `http://127.0.0.1:${ports.api}/api/v1`;
-    const dags = await poll(async () => {
-      const body = (await (await fetch(`${api}/dags`)).json()) as { dags: { dag_id: string; is_paused: boolean }[] };
-      return body.dags.length >= 3 ? body.dags : null;
-    }, 60_000, 'the scheduler to load the DAGs');
+    const dags = await poll(
+      async () => {
+        const body = (await (await fetch(`${api}/dags`)).json()) as {
+          dags: { dag_id: string; is_paused: boolean }[];
+        };
+        return body.dags.length >= 3 ? body.dags : null;
+      },
+      60_000,
+      'the scheduler to load the DAGs',
+    );
     expect(dags.every((d) => d.is_paused)).toBe(true);
-    const unpause = await fetch(`${api}/dags/train_model`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"is_paused":false}' });
+    const unpause = await fetch(`${api}/dags/train_model`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: '{"is_paused":false}',
+    });
     expect(unpause.status).toBe(200);
-    const trigger = await fetch(`${api}/dags/train_model/dagRuns`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"dag_run_id":"apps_run"}' });
+    const trigger = await fetch(`${api}/dags/train_model/dagRuns`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"dag_run_id":"apps_run"}',
+    });
     expect(trigger.status).toBe(200);
-    await poll(async () => {
-      const run = (await (await fetch(`${api}/dags/train_model/dagRuns/apps_run`)).json()) as { state: string };
-      return run.state === 'success';
-    }, 60_000, `the run to succeed\n${output}`);
-    const tis = (await (await fetch(`${api}/dags/train_model/dagRuns/apps_run/taskInstances`)).json()) as { task_instances: { state: string; hostname: string }[] };
-    expect(tis.task_instances.map((t) => t.state)).toEqual(['success', 'success', 'success', 'success', 'success']);
+    await poll(
+      async () => {
+        const run = (await (await fetch(`${api}/dags/train_model/dagRuns/apps_run`)).json()) as {
+          state: string;
+        };
+        return run.state === 'success';
+      },
+      60_000,
+      `the run to succeed\n${output}`,
+    );
+    const tis = (await (
+      await fetch(`${api}/dags/train_model/dagRuns/apps_run/taskInstances`)
+    ).json()) as { task_instances: { state: string; hostname: string }[] };
+    expect(tis.task_instances.map((t) => t.state)).toEqual([
+      'success',
+      'success',
+      'success',
+      'success',
+      'success',
+    ]);
     expect(tis.task_instances.every((t) => t.hostname.startsWith('worker:'))).toBe(true);
     // Log lines carry component and environment, and never the database password or URL.
     expect(output).toContain('"component":"scheduler","environment":"qa"');

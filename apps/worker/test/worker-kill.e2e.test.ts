@@ -55,12 +55,21 @@ export default dag({ id: 'slow', team: 'data-eng' }, (d) => {
     const { runId } = await h.ops.triggerRun('slow', { actor: 'test' });
     const { db } = h.resources.database;
     const ti = () =>
-      db.select().from(schema.taskInstances).where(and(eq(schema.taskInstances.runId, runId), eq(schema.taskInstances.taskId, 'long_task'))).then((r) => r[0]!);
+      db
+        .select()
+        .from(schema.taskInstances)
+        .where(
+          and(eq(schema.taskInstances.runId, runId), eq(schema.taskInstances.taskId, 'long_task')),
+        )
+        .then((r) => r[0]!);
 
-    const running = await waitFor(async () => {
-      const t = await ti();
-      return t.state === 'running' ? t : null;
-    }, { timeoutMs: 30_000, what: 'the child worker to start the task' });
+    const running = await waitFor(
+      async () => {
+        const t = await ti();
+        return t.state === 'running' ? t : null;
+      },
+      { timeoutMs: 30_000, what: 'the child worker to start the task' },
+    );
     expect(running.workerId).toMatch(new RegExp(`^worker:.*:${child.pid}$`));
 
     child.kill('SIGKILL');
@@ -69,10 +78,13 @@ export default dag({ id: 'slow', team: 'data-eng' }, (d) => {
     h.scheduler({ zombieThresholdMs: 1500 }).start();
     h.worker({ id: 'replacement-worker' }).start();
 
-    const done = await waitFor(async () => {
-      const t = await ti();
-      return t.state === 'success' || t.state === 'failed' ? t : null;
-    }, { timeoutMs: 60_000, what: 'the retried task to finish' });
+    const done = await waitFor(
+      async () => {
+        const t = await ti();
+        return t.state === 'success' || t.state === 'failed' ? t : null;
+      },
+      { timeoutMs: 60_000, what: 'the retried task to finish' },
+    );
     expect(done.state).toBe('success');
     expect(done.tryNumber).toBe(2);
     expect(done.workerId).toBe('replacement-worker');
