@@ -1,6 +1,6 @@
 /** updraft-api: the REST API and web UI. Stateless; scale it behind a load balancer. */
 import { createApp, serveApp } from '@updraft/api';
-import { createLogger, envFields, openEngine, parseEnv } from '@updraft/engine';
+import { createLogger, envFields, onShutdown, openEngine, parseEnv } from '@updraft/engine';
 import { z } from 'zod';
 
 const config = parseEnv(
@@ -36,11 +36,7 @@ const server = await serveApp(createApp(resources, { component: 'api' }), {
 });
 logger.info({ port: server.port }, 'api ready');
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, async () => {
-    logger.info({ signal }, 'shutting down');
-    await server.close();
-    await resources.database.close();
-    process.exit(0);
-  });
-}
+onShutdown(logger, async () => {
+  await server.close();
+  await resources.database.close();
+});

@@ -4,45 +4,11 @@
  * carry it to success; every process reports its environment in /healthz.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createTestDatabase, type TestDatabase } from '@updraft/db/testing';
+import { createTestDatabase, freePort, type TestDatabase, waitFor } from '@updraft/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-async function poll<T>(
-  check: () => Promise<T | null | undefined | false>,
-  timeoutMs: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (${String(last)})` : ''}`);
-}
 
 describe('scheduler, worker and api as separate processes on PostgreSQL', () => {
   let db: TestDatabase;
@@ -99,13 +65,12 @@ describe('scheduler, worker and api as separate processes on PostgreSQL', () => 
 
   it('each process serves health naming its component and environment', async () => {
     for (const [component, port] of Object.entries(ports)) {
-      const body = await poll(
+      const body = await waitFor(
         async () => {
           const res = await fetch(`http://127.0.0.1:${port}/readyz`);
           return res.status === 200 ? ((await res.json()) as Record<string, unknown>) : null;
         },
-        60_000,
-        `${component} to be ready\n${output}`,
+        { timeoutMs: 60_000, intervalMs: 200, what: `${component} to be ready\n${output}` },
       );
       expect(body).toMatchObject({ status: 'ready', component, environment: 'qa' });
     }
@@ -113,15 +78,14 @@ describe('scheduler, worker and api as separate processes on PostgreSQL', () => 
 
   it('new DAGs start paused; once unpaused and triggered through the API, the run succeeds', async () => {
     const api = `http://127.0.0.1:${ports.api}/api/v1`;
-    const dags = await poll(
+    const dags = await waitFor(
       async () => {
         const body = (await (await fetch(`${api}/dags`)).json()) as {
           dags: { dag_id: string; is_paused: boolean }[];
         };
         return body.dags.length >= 3 ? body.dags : null;
       },
-      60_000,
-      'the scheduler to load the DAGs',
+      { timeoutMs: 60_000, intervalMs: 200, what: 'the scheduler to load the DAGs' },
     );
     expect(dags.every((d) => d.is_paused)).toBe(true);
     const unpause = await fetch(`${api}/dags/train_model`, {
@@ -136,15 +100,14 @@ describe('scheduler, worker and api as separate processes on PostgreSQL', () => 
       body: '{"dag_run_id":"apps_run"}',
     });
     expect(trigger.status).toBe(200);
-    await poll(
+    await waitFor(
       async () => {
         const run = (await (await fetch(`${api}/dags/train_model/dagRuns/apps_run`)).json()) as {
           state: string;
         };
         return run.state === 'success';
       },
-      60_000,
-      `the run to succeed\n${output}`,
+      { timeoutMs: 60_000, intervalMs: 200, what: `the run to succeed\n${output}` },
     );
     const tis = (await (
       await fetch(`${api}/dags/train_model/dagRuns/apps_run/taskInstances`)

@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, waitFor } from '@updraft/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -16,39 +16,6 @@ const KUBE_TEST_SERVER = fileURLToPath(
   new URL('../../../packages/kube-test-server/src/main.ts', import.meta.url),
 );
 const DAGS = fileURLToPath(new URL('../../../examples/dags-k8s', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-async function poll<T>(
-  check: () => Promise<T | null | undefined | false>,
-  timeoutMs: number,
-  what: () => string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what()}${last ? ` (last error: ${String(last)})` : ''}`);
-}
 
 describe('updraft standalone with KUBECONFIG', () => {
   let dir: string;
@@ -82,11 +49,11 @@ describe('updraft standalone with KUBECONFIG', () => {
     );
     kube.stdout!.on('data', (d) => (kubeOutput += d));
     kube.stderr!.on('data', (d) => (kubeOutput += d));
-    const kubeconfig = await poll(
-      async () => /^KUBECONFIG=(.+)$/m.exec(kubeOutput)?.[1],
-      30_000,
-      () => `the kube test server's kubeconfig\n${kubeOutput}`,
-    );
+    const kubeconfig = await waitFor(async () => /^KUBECONFIG=(.+)$/m.exec(kubeOutput)?.[1], {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      what: () => `the kube test server's kubeconfig\n${kubeOutput}`,
+    });
 
     port = await freePort();
     standalone = spawn(
@@ -116,11 +83,11 @@ describe('updraft standalone with KUBECONFIG', () => {
     );
     standalone.stdout!.on('data', (d) => (output += d));
     standalone.stderr!.on('data', (d) => (output += d));
-    await poll(
-      async () => (await get('/healthz')).status === 200,
-      90_000,
-      () => `standalone on port ${port}\n${output}`,
-    );
+    await waitFor(async () => (await get('/healthz')).status === 200, {
+      timeoutMs: 90_000,
+      intervalMs: 200,
+      what: () => `standalone on port ${port}\n${output}`,
+    });
   });
 
   afterAll(async () => {
@@ -145,14 +112,13 @@ describe('updraft standalone with KUBECONFIG', () => {
       body: JSON.stringify({ dag_run_id: 'k8s_e2e' }),
     });
     expect(res.status).toBe(200);
-    await poll(
+    await waitFor(
       async () => {
         const state = (await get('/api/v1/dags/pod_pipeline/dagRuns/k8s_e2e')).body.state;
         if (state === 'failed') throw new Error('the run failed');
         return state === 'success';
       },
-      90_000,
-      () => `the pod pipeline to succeed\n${output}`,
+      { timeoutMs: 90_000, intervalMs: 200, what: () => `the pod pipeline to succeed\n${output}` },
     );
     const tis = (await get('/api/v1/dags/pod_pipeline/dagRuns/k8s_e2e/taskInstances')).body
       .task_instances as { task_id: string; state: string; try_number: number }[];

@@ -5,47 +5,14 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, waitFor } from '@updraft/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CLI_DIR = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = join(CLI_DIR, 'src/main.ts');
 const EXAMPLES = fileURLToPath(new URL('../../../examples/dags', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-async function poll<T>(
-  check: () => Promise<T | null | undefined | false>,
-  timeoutMs: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-}
 
 describe('updraft standalone', () => {
   let dir: string;
@@ -85,11 +52,11 @@ describe('updraft standalone', () => {
     );
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
-    await poll(
-      async () => (await get('/healthz')).status === 200,
-      90_000,
-      `standalone to answer on port ${port}\n${output}`,
-    );
+    await waitFor(async () => (await get('/healthz')).status === 200, {
+      timeoutMs: 90_000,
+      intervalMs: 200,
+      what: `standalone to answer on port ${port}\n${output}`,
+    });
   }
 
   async function stop(): Promise<number | null> {
@@ -137,10 +104,9 @@ describe('updraft standalone', () => {
       body: JSON.stringify({ dag_run_id: 'e2e_run', conf: { epochs: 4 } }),
     });
     expect(res.status).toBe(200);
-    await poll(
+    await waitFor(
       async () => (await get('/api/v1/dags/train_model/dagRuns/e2e_run')).body.state === 'success',
-      60_000,
-      'the run to succeed',
+      { timeoutMs: 60_000, intervalMs: 200, what: 'the run to succeed' },
     );
     const tis = (await get('/api/v1/dags/train_model/dagRuns/e2e_run/taskInstances')).body
       .task_instances as { task_id: string; state: string }[];
@@ -164,7 +130,7 @@ export default dag({ id: 'cyclic', team: 'data-eng' }, (d) => {
 });
 `,
     );
-    const errors = await poll(
+    const errors = await waitFor(
       async () => {
         const e = (await get('/api/v1/dags')).body.import_errors as {
           filename: string;
@@ -172,8 +138,7 @@ export default dag({ id: 'cyclic', team: 'data-eng' }, (d) => {
         }[];
         return e.length > 0 ? e : null;
       },
-      30_000,
-      'the import error',
+      { timeoutMs: 30_000, intervalMs: 200, what: 'the import error' },
     );
     expect(errors[0]!.filename).toMatch(/cyclic\.ts$/);
     expect(errors[0]!.stack_trace).toMatch(
@@ -185,11 +150,10 @@ export default dag({ id: 'cyclic', team: 'data-eng' }, (d) => {
       body: JSON.stringify({ dag_run_id: 'after_cycle' }),
     });
     expect(res.status).toBe(200);
-    await poll(
+    await waitFor(
       async () =>
         (await get('/api/v1/dags/daily_sales_etl/dagRuns/after_cycle')).body.state === 'success',
-      60_000,
-      'another DAG to keep running',
+      { timeoutMs: 60_000, intervalMs: 200, what: 'another DAG to keep running' },
     );
   });
 

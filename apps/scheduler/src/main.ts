@@ -7,6 +7,7 @@ import {
   createLogger,
   DagProcessor,
   envFields,
+  onShutdown,
   openEngine,
   parseEnv,
   Scheduler,
@@ -82,13 +83,9 @@ const health = await serveApp(
 );
 logger.info({ healthPort: health.port }, 'scheduler ready');
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, async () => {
-    logger.info({ signal }, 'shutting down');
-    clearInterval(syncTimer);
-    await scheduler.stop();
-    await health.close();
-    await resources.database.close();
-    process.exit(0);
-  });
-}
+onShutdown(logger, async () => {
+  clearInterval(syncTimer);
+  await scheduler.stop();
+  await health.close();
+  await resources.database.close();
+});

@@ -12,6 +12,7 @@ import {
   type Executor,
   envFields,
   loadTeamsFile,
+  onShutdown,
   openEngine,
   parseEnv,
   Worker,
@@ -91,12 +92,8 @@ const health = await serveApp(
 );
 logger.info({ healthPort: health.port }, 'worker ready');
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, async () => {
-    logger.info({ signal }, 'shutting down');
-    await worker.stop();
-    await health.close();
-    await resources.database.close();
-    process.exit(0);
-  });
-}
+onShutdown(logger, async () => {
+  await worker.stop();
+  await health.close();
+  await resources.database.close();
+});

@@ -5,30 +5,15 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTestDatabase } from '@updraft/db/testing';
+import { createTestDatabase, freePort } from '@updraft/db/testing';
 import { fanOutDag } from './dags.ts';
 import { PACKAGE_DIR, sleep } from './env.ts';
 import type { Reporter } from './report.ts';
 import type { Sizes } from './sizes.ts';
 
 const CLI = fileURLToPath(new URL('../../../apps/cli/src/main.ts', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 export async function memoryOf(pid: number): Promise<{ rssMb: number; hwmMb: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

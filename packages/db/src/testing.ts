@@ -10,6 +10,42 @@ import { join } from 'node:path';
 import { type DatabaseHandle, MIGRATIONS_FOLDER, migrateDatabase, openDatabase } from './index.ts';
 
 export type TestDatabaseKind = 'postgres' | 'pglite';
+
+/** Polls `check` until it returns a truthy value or the deadline passes (no fixed sleeps in tests). */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | null | false>,
+  opts: { timeoutMs?: number; intervalMs?: number; what?: string | (() => string) } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 25));
+  }
+  const what = typeof opts.what === 'function' ? opts.what() : (opts.what ?? 'condition');
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1, for servers started by tests. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
 export const TEST_DATABASE_KINDS: readonly TestDatabaseKind[] = ['postgres', 'pglite'];
 
 export interface TestDatabase {
@@ -121,21 +157,10 @@ export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
   const { promisify } = await import('node:util');
   const { chown, mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
-  const { createServer } = await import('node:net');
   const run = promisify(execFile);
   const bin = (name: string) =>
     `/usr/lib/postgresql/${process.env.UPDRAFT_PG_VERSION ?? '15'}/bin/${name}`;
-  const port = await new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
+  const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'updraft-pg-'));
   const asRoot = process.getuid?.() === 0;
   const as = async (cmd: string, args: string[]) =>

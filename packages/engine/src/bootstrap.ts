@@ -113,3 +113,25 @@ export async function openEngine(opts: OpenEngineOptions): Promise<EngineResourc
   }
   return resources;
 }
+
+/**
+ * Runs `stop` on the first SIGTERM or SIGINT, then exits (0 when it finished, 1 when it failed).
+ * A second signal ends the process at once.
+ */
+export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+}

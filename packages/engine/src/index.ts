@@ -2,6 +2,7 @@ export {
   createLogger,
   loadTeamsFile,
   type OpenEngineOptions,
+  onShutdown,
   openEngine,
   redactUrl,
 } from './bootstrap.ts';

@@ -87,23 +87,4 @@ export async function createEngineHarness(
   };
 }
 
-/** Polls `check` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(
-  check: () => Promise<T | undefined | null | false>,
-  opts: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
-): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 25));
-  }
-  throw new Error(
-    `timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`,
-  );
-}
+export { waitFor } from '@updraft/db/testing';
