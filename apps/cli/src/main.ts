@@ -20,6 +20,8 @@ const env = parseEnv(
     UPDRAFT_DATA_DIR: z.string().min(1).default('.updraft'),
     UPDRAFT_WORKER_CONCURRENCY: envFields.UPDRAFT_WORKER_CONCURRENCY,
     UPDRAFT_API_URL: z.url().default('http://127.0.0.1:8080'),
+    UPDRAFT_TASK_RUNNER_IMAGE: envFields.UPDRAFT_TASK_RUNNER_IMAGE,
+    UPDRAFT_TASK_RUNNER_CLI: envFields.UPDRAFT_TASK_RUNNER_CLI,
     PORT: envFields.PORT,
     KUBECONFIG: envFields.KUBECONFIG,
     UPDRAFT_KUBE_CONTEXT: envFields.UPDRAFT_KUBE_CONTEXT,
@@ -105,6 +107,8 @@ program
         context: env.UPDRAFT_KUBE_CONTEXT,
         inCluster: env.UPDRAFT_KUBE_IN_CLUSTER,
       },
+      taskRunnerImage: env.UPDRAFT_TASK_RUNNER_IMAGE,
+      taskRunnerCli: env.UPDRAFT_TASK_RUNNER_CLI,
     });
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
@@ -184,6 +188,25 @@ for (const [name, paused] of [
       process.exitCode = await setPausedViaApi({ dagId, apiUrl: o.apiUrl, paused });
     });
 }
+
+program
+  .command('tasks')
+  .description('task-runner commands (used inside task pods)')
+  .command('run')
+  .argument('<task_instance_id>', 'the task instance to run', int('task instance id'))
+  .requiredOption('--try <n>', 'the try this pod runs', int('try'))
+  .description(
+    'run one function task here (inside a task-runner pod): needs DATABASE_URL; writes the result to $UPDRAFT_RESULT_PATH',
+  )
+  .action(async (taskInstanceId: number, o) => {
+    const { runTaskHere } = await import('./tasks.ts');
+    process.exitCode = await runTaskHere({
+      taskInstanceId,
+      tryNumber: o.try,
+      databaseUrl: env.DATABASE_URL,
+      environment: env.UPDRAFT_ENV,
+    });
+  });
 
 try {
   await program.parseAsync(process.argv);

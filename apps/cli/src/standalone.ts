@@ -7,13 +7,16 @@ import { createApp, serveApp } from '@updraft/api';
 import type { EnvironmentName } from '@updraft/core/environment';
 import {
   createLogger,
+  createTaskPodExecutor,
   DagProcessor,
   type Executor,
   loadTeamsFile,
   openEngine,
   redactUrl,
   Scheduler,
+  teamExecutorsFromTeams,
   Worker,
+  type WorkerOptions,
 } from '@updraft/engine';
 import {
   createKubePodExecutor,
@@ -38,6 +41,9 @@ export interface StandaloneOptions {
   pretty: boolean;
   /** Kubernetes for k8sPod tasks (KUBECONFIG, UPDRAFT_KUBE_CONTEXT, UPDRAFT_KUBE_IN_CLUSTER). */
   kube?: KubeSettings;
+  /** Image and CLI path of task pods (tasks with executor 'pod'). */
+  taskRunnerImage?: string;
+  taskRunnerCli?: string;
 }
 
 export async function runStandalone(
@@ -67,6 +73,7 @@ export async function runStandalone(
   });
   const scheduler = new Scheduler(resources, { loopIntervalMs: 1000, zombieThresholdMs: 30_000 });
   let podExecutor: Executor = noKubernetesExecutor;
+  let taskPods: WorkerOptions['taskPods'];
   if (opts.kube && kubeConfigured(opts.kube)) {
     const teams = (await loadTeamsFile(opts.teamsFile)).teams;
     const pods = await createKubePodExecutor({
@@ -75,10 +82,21 @@ export async function runStandalone(
       logger,
     });
     podExecutor = pods.executor;
+    // Function tasks in pods reach the database themselves: only possible on PostgreSQL.
+    taskPods = {
+      executor: createTaskPodExecutor({
+        podExecutor,
+        image: opts.taskRunnerImage ?? 'updraft/task-runner:0.1.0',
+        cliEntry: opts.taskRunnerCli ?? '/app/apps/cli/src/main.ts',
+        functionEnv: opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {},
+      }),
+      teamDefault: teamExecutorsFromTeams(teams),
+    };
     logger.info({ context: pods.context, server: pods.server }, 'k8sPod tasks enabled');
   }
   const worker = new Worker(resources, {
     executors: { k8sPod: podExecutor },
+    ...(taskPods && { taskPods }),
     concurrency: opts.workerConcurrency,
     heartbeatIntervalMs: 5000,
     shutdownGraceMs: 10_000,

@@ -9,13 +9,17 @@
 import { createHealthApp, serveApp } from '@updraft/api';
 import {
   createLogger,
+  createTaskPodExecutor,
+  databaseUrlFromSecret,
   type Executor,
   envFields,
   loadTeamsFile,
   onShutdown,
   openEngine,
   parseEnv,
+  teamExecutorsFromTeams,
   Worker,
+  type WorkerOptions,
 } from '@updraft/engine';
 import {
   createKubePodExecutor,
@@ -40,6 +44,9 @@ const config = parseEnv(
     KUBECONFIG: envFields.KUBECONFIG,
     UPDRAFT_KUBE_CONTEXT: envFields.UPDRAFT_KUBE_CONTEXT,
     UPDRAFT_KUBE_IN_CLUSTER: envFields.UPDRAFT_KUBE_IN_CLUSTER,
+    UPDRAFT_TASK_RUNNER_IMAGE: envFields.UPDRAFT_TASK_RUNNER_IMAGE,
+    UPDRAFT_TASK_RUNNER_CLI: envFields.UPDRAFT_TASK_RUNNER_CLI,
+    UPDRAFT_TASK_POD_DATABASE_SECRET: envFields.UPDRAFT_TASK_POD_DATABASE_SECRET,
   }),
   process.env,
 );
@@ -64,12 +71,23 @@ const kube = {
   inCluster: config.UPDRAFT_KUBE_IN_CLUSTER,
 };
 let podExecutor: Executor = noKubernetesExecutor;
+let taskPods: WorkerOptions['taskPods'];
 if (kubeConfigured(kube)) {
-  const namespaceOf = config.UPDRAFT_TEAMS_FILE
-    ? namespacesFromTeams((await loadTeamsFile(config.UPDRAFT_TEAMS_FILE)).teams)
-    : namespacesFromDatabase(resources);
+  const teams = config.UPDRAFT_TEAMS_FILE
+    ? (await loadTeamsFile(config.UPDRAFT_TEAMS_FILE)).teams
+    : undefined;
+  const namespaceOf = teams ? namespacesFromTeams(teams) : namespacesFromDatabase(resources);
   const pods = await createKubePodExecutor({ ...kube, namespaceOf, logger });
   podExecutor = pods.executor;
+  taskPods = {
+    executor: createTaskPodExecutor({
+      podExecutor,
+      image: config.UPDRAFT_TASK_RUNNER_IMAGE,
+      cliEntry: config.UPDRAFT_TASK_RUNNER_CLI,
+      functionEnv: databaseUrlFromSecret(config.UPDRAFT_TASK_POD_DATABASE_SECRET),
+    }),
+    ...(teams && { teamDefault: teamExecutorsFromTeams(teams) }),
+  };
   logger.info({ context: pods.context, server: pods.server }, 'k8sPod tasks enabled');
 } else {
   logger.info('k8sPod tasks disabled: no Kubernetes configured');
@@ -80,6 +98,7 @@ const worker = new Worker(resources, {
   pollIntervalMs: config.UPDRAFT_WORKER_POLL_MS,
   shutdownGraceMs: config.UPDRAFT_SHUTDOWN_GRACE_MS,
   executors: { k8sPod: podExecutor },
+  ...(taskPods && { taskPods }),
 });
 await worker.start();
 const health = await serveApp(

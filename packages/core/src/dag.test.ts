@@ -34,6 +34,7 @@ const taskSpec = (
   priorityWeight: 1,
   weightRule: 'downstream',
   pool: 'default',
+  executor: null,
   doc: null,
   config: { command: `echo ${taskId}` },
   ...extra,

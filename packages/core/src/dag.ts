@@ -80,6 +80,8 @@ export const taskSpecSchema = z.strictObject({
   priorityWeight: z.number().int(),
   weightRule: z.enum(WEIGHT_RULES),
   pool: z.string().min(1),
+  /** Where a shell or function task runs: in the worker's process or in its own pod (null: the team's default). */
+  executor: z.enum(['worker', 'pod']).nullable().default(null),
   doc: z.string().nullable(),
   config: z.record(z.string(), z.unknown()),
 });

@@ -35,6 +35,8 @@ export const teamSchema = z.strictObject({
     memory: quantity,
     pods: z.number().int().positive(),
   }),
+  /** Where this team's shell and function tasks run unless a task says otherwise (default: worker). */
+  taskExecutor: z.enum(['worker', 'pod']).optional(),
   /** LimitRange defaults for containers that do not set their own. */
   defaultContainerResources: z
     .strictObject({

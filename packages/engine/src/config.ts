@@ -39,6 +39,15 @@ export const envFields = {
     .transform((v) => v || undefined),
   /** Use the pod's service account (a worker running in the cluster). */
   UPDRAFT_KUBE_IN_CLUSTER: bool.default(false),
+  /** Image of task pods (shell and function tasks run with executor 'pod'). */
+  UPDRAFT_TASK_RUNNER_IMAGE: z.string().min(1).default('updraft/task-runner:0.1.0'),
+  /** Path of the updraft CLI inside the task-runner image. */
+  UPDRAFT_TASK_RUNNER_CLI: z.string().min(1).default('/app/apps/cli/src/main.ts'),
+  /** "secret/key" of the Kubernetes Secret holding DATABASE_URL for function tasks in pods. */
+  UPDRAFT_TASK_POD_DATABASE_SECRET: z
+    .string()
+    .regex(/^[a-z0-9][-a-z0-9.]*\/[-._a-zA-Z0-9]+$/, 'must be "<secret name>/<key>"')
+    .optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
 } as const;

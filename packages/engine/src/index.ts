@@ -20,6 +20,12 @@ export { type PassReport, Scheduler, type SchedulerOptions } from './scheduler/i
 export { syncTeams } from './teams.ts';
 export type { StateChange } from './transitions.ts';
 export {
+  createTaskPodExecutor,
+  databaseUrlFromSecret,
+  type TaskPodOptions,
+  teamExecutorsFromTeams,
+} from './worker/executors/task-pod.ts';
+export {
   type ExecutionContext,
   type Executor,
   TaskFailure,

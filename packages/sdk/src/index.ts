@@ -60,6 +60,8 @@ export interface TaskDefaults {
   priorityWeight?: number;
   weightRule?: WeightRule;
   pool?: string;
+  /** Run a shell or function task in the worker ('worker') or in its own pod ('pod'). */
+  executor?: 'worker' | 'pod';
 }
 
 export interface CommonTaskOptions extends TaskDefaults {
@@ -384,6 +386,7 @@ export class Dag {
         priorityWeight: t.priorityWeight ?? 1,
         weightRule: t.weightRule ?? 'downstream',
         pool: t.pool ?? 'default_pool',
+        executor: t.executor ?? null,
         doc: options.doc ?? null,
         config,
       };

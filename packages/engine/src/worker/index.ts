@@ -8,7 +8,7 @@
  */
 import { hostname } from 'node:os';
 import { BranchResultError, branchChoice, controlFlowSkips } from '@updraft/core/branching';
-import { functionConfigSchema, type TaskType } from '@updraft/core/dag';
+import { functionConfigSchema, type TaskSpec, type TaskType } from '@updraft/core/dag';
 import { retryDelay } from '@updraft/core/decisions';
 import { assertNever } from '@updraft/core/errors';
 import { templateContext } from '@updraft/core/template';
@@ -23,6 +23,7 @@ import { createFunctionExecutor, DagFileCache } from './executors/function.ts';
 import { runHttpTask } from './executors/http.ts';
 import { runShellTask } from './executors/shell.ts';
 import { type Executor, type RunInfo, TaskFailure } from './executors/types.ts';
+import { readXcom, writeXcom } from './xcom.ts';
 
 export { type ExecutionContext, type Executor, TaskFailure } from './executors/types.ts';
 
@@ -38,6 +39,16 @@ export interface WorkerOptions {
   logFlushIntervalMs?: number;
   /** Extra executors by task type (e.g. k8sPod). */
   executors?: Partial<Record<TaskType, Executor>>;
+  /**
+   * Running shell and function tasks in their own pods (per task `executor: 'pod'`, or the team's
+   * default), so heavy tasks do not share the worker's memory.
+   */
+  taskPods?: {
+    executor: Executor;
+    teamDefault?: (
+      team: string,
+    ) => 'worker' | 'pod' | undefined | Promise<'worker' | 'pod' | undefined>;
+  };
   /**
    * Task types whose work outlives this worker (pods): at shutdown, those still running after the
    * grace period are handed over (the same try continues on another worker) instead of stopped.
@@ -90,6 +101,7 @@ export class Worker {
   readonly #logFlushIntervalMs: number;
   readonly #executors: Partial<Record<TaskType, Executor>>;
   readonly #adoptableOperators: ReadonlySet<string>;
+  readonly #taskPods: WorkerOptions['taskPods'];
   readonly #inFlight = new Map<
     number,
     { claimed: Claimed; abort: AbortController; done: Promise<void> }
@@ -115,6 +127,7 @@ export class Worker {
     this.#maxResultBytes = opts.maxResultBytes ?? 48 * 1024;
     this.#logFlushIntervalMs = opts.logFlushIntervalMs ?? 1000;
     this.#adoptableOperators = new Set(opts.adoptableOperators ?? ['k8sPod']);
+    this.#taskPods = opts.taskPods;
     this.#executors = {
       shell: runShellTask,
       http: runHttpTask,
@@ -353,7 +366,7 @@ export class Worker {
         throw new TaskFailure(`task "${claimed.taskId}" is not in DAG version ${version.id}`, {
           retryable: false,
         });
-      const executor = this.#executors[task.type];
+      const executor = await this.#executorFor(task, version.spec.team);
       if (!executor)
         throw new TaskFailure(`no executor for task type "${task.type}" on this worker`, {
           retryable: false,
@@ -380,6 +393,7 @@ export class Worker {
       try {
         const { result } = await executor({
           run: runInfo,
+          taskInstanceId: claimed.id,
           taskId: claimed.taskId,
           mapIndex: claimed.mapIndex,
           tryNumber: claimed.tryNumber,
@@ -399,8 +413,8 @@ export class Worker {
           }),
           signal: controller.signal,
           log: (text) => this.#log(claimed.id, claimed.tryNumber, text),
-          pullXcom: (taskId, key) => this.#pullXcom(claimed.runPk, taskId, key),
-          pushXcom: (key, value) => this.#pushXcom(claimed, key, value),
+          pullXcom: (taskId, key) => readXcom(db, claimed.runPk, taskId, key),
+          pushXcom: (key, value) => writeXcom(db, claimed, key, value, this.#maxResultBytes),
         });
         if (controller.signal.aborted) throw controller.signal.reason;
         const control = task.type === 'function' ? functionConfigSchema.parse(task.config) : {};
@@ -445,6 +459,20 @@ export class Worker {
     await this.#finish(claimed, outcome, version, Date.now() - started);
   }
 
+  /** The executor of a task: its type's, or the task-pod executor for shell/function tasks run as pods. */
+  async #executorFor(task: TaskSpec, team: string): Promise<Executor | undefined> {
+    if (task.type !== 'shell' && task.type !== 'function') return this.#executors[task.type];
+    const mode = task.executor ?? (await this.#taskPods?.teamDefault?.(team)) ?? 'worker';
+    if (mode === 'worker') return this.#executors[task.type];
+    if (this.#taskPods) return this.#taskPods.executor;
+    return async () => {
+      throw new TaskFailure(
+        `task "${task.taskId}" runs in a pod, but this worker has no Kubernetes configured (set KUBECONFIG, UPDRAFT_KUBE_CONTEXT or UPDRAFT_KUBE_IN_CLUSTER)`,
+        { retryable: false },
+      );
+    };
+  }
+
   /** A run's fields a task needs never change (version, dates, conf): read once per run. */
   async #runOf(runPk: number): Promise<typeof schema.dagRuns.$inferSelect | undefined> {
     const hit = this.#runs.get(runPk);
@@ -457,39 +485,6 @@ export class Worker {
     if (this.#runs.size >= 1000) this.#runs.delete(this.#runs.keys().next().value!);
     this.#runs.set(runPk, run);
     return run;
-  }
-
-  async #pullXcom(runPk: number, taskId: string, key: string): Promise<unknown> {
-    // Read as text and parse once: drivers disagree on decoding jsonb strings that look like JSON.
-    const [row] = rowsOf<{ value: string }>(
-      await this.#r.database.db.execute(sql`select value::text as value from xcoms
-        where dag_run_id = ${runPk} and task_id = ${taskId} and key = ${key} and map_index = -1`),
-    );
-    return row ? JSON.parse(row.value) : undefined;
-  }
-
-  async #pushXcom(claimed: Claimed, key: string, value: unknown): Promise<void> {
-    const size = Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
-    if (size > this.#maxResultBytes) {
-      throw new TaskFailure(
-        `XCom "${key}" is ${size} bytes; the limit is ${this.#maxResultBytes} bytes`,
-        { retryable: false },
-      );
-    }
-    await this.#r.database.db
-      .insert(schema.xcoms)
-      .values({
-        taskInstanceId: claimed.id,
-        dagRunId: claimed.runPk,
-        taskId: claimed.taskId,
-        mapIndex: claimed.mapIndex,
-        key,
-        value: value as never,
-      })
-      .onConflictDoUpdate({
-        target: [schema.xcoms.taskInstanceId, schema.xcoms.key],
-        set: { value: value as never },
-      });
   }
 
   /**

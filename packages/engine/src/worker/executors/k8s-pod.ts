@@ -146,7 +146,10 @@ export function createPodExecutor(opts: PodExecutorOptions): Executor {
         namespace,
         config,
         signal: ctx.signal,
-        onLog: (chunk) => ctx.log(chunk),
+        onLog: (chunk) => {
+          ctx.log(chunk);
+          ctx.onContainerLog?.(chunk);
+        },
         ...(opts.maxResultBytes !== undefined ? { maxResultBytes: opts.maxResultBytes } : {}),
       });
     } catch (error) {

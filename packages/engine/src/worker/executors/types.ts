@@ -14,6 +14,7 @@ export interface RunInfo {
 
 export interface ExecutionContext {
   run: RunInfo;
+  taskInstanceId: number;
   taskId: string;
   mapIndex: number;
   tryNumber: number;
@@ -25,6 +26,8 @@ export interface ExecutionContext {
   template: TemplateContext;
   signal: AbortSignal;
   log(text: string): void;
+  /** Pod-based executors also hand the container's own output here (without their status lines). */
+  onContainerLog?: (text: string) => void;
   pullXcom(taskId: string, key: string): Promise<unknown>;
   pushXcom(key: string, value: unknown): Promise<void>;
 }
