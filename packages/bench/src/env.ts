@@ -3,67 +3,37 @@
  * PGlite), the teams, a DAG folder inside this package (so DAG files resolve @updraft/sdk), and
  * the engine's systems with their production defaults unless a workload says otherwise.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rowsOf } from '@updraft/db';
-import { createTestDatabase, type TestDatabase, type TestDatabaseKind } from '@updraft/db/testing';
-import {
-  DagProcessor,
-  EngineEvents,
-  type EngineResources,
-  Operations,
-  Scheduler,
-  type SchedulerOptions,
-  type StateChange,
-  syncTeams,
-  systemClock,
-  Worker,
-  type WorkerOptions,
-} from '@updraft/engine';
+import type { TestDatabaseKind } from '@updraft/db/testing';
+import type { StateChange } from '@updraft/engine';
+import { createEngineHarness, type EngineHarness } from '@updraft/engine/testing';
 import { sql } from 'drizzle-orm';
-import pino from 'pino';
 
 export const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const TEAM = 'bench';
 
-export interface BenchEnv {
-  db: TestDatabase;
-  resources: EngineResources;
-  dagsFolder: string;
-  processor: DagProcessor;
-  ops: Operations;
-  scheduler(opts?: SchedulerOptions): Scheduler;
-  worker(opts?: WorkerOptions): Worker;
-  writeDag(name: string, source: string): Promise<string>;
+export interface BenchEnv extends EngineHarness {
   /** Resolves when the run reaches a terminal state (from the in-process event bus). */
   waitForRun(runPk: number, timeoutMs: number): Promise<string>;
   /** xact_commit of this database (PostgreSQL only; stats are flushed by the backends lazily). */
   commits(): Promise<number>;
-  close(): Promise<void>;
 }
 
 export async function createBenchEnv(kind: TestDatabaseKind = 'postgres'): Promise<BenchEnv> {
-  const db = await createTestDatabase(kind);
-  const resources: EngineResources = {
-    database: db.handle,
-    clock: systemClock,
-    logger: pino({ level: process.env.UPDRAFT_BENCH_LOG_LEVEL ?? 'silent' }),
-    events: new EngineEvents(),
-    environment: 'local',
-  };
-  resources.events.setMaxListeners(1000);
-  await syncTeams(resources, [{ id: TEAM, name: 'Bench', namespace: 'team-bench' }]);
-  const dagsFolder = await mkdtemp(join(PACKAGE_DIR, '.tmp-dags-'));
-  const processor = new DagProcessor(resources, {
-    dagsFolder,
-    pauseNewDags: false,
+  // The engine's test harness with the engine's own timings, a team of its own and a DAG folder
+  // inside this package.
+  const h = await createEngineHarness(kind, {
+    teams: [{ id: TEAM, name: 'Bench', namespace: 'team-bench' }],
+    dagsParent: PACKAGE_DIR,
     parseTimeoutMs: 120_000,
+    logLevel: process.env.UPDRAFT_BENCH_LOG_LEVEL ?? 'silent',
+    timings: 'engine',
   });
-  const started: { stop(): Promise<void> }[] = [];
+  h.resources.events.setMaxListeners(1000);
   const finished = new Map<number, string>();
   const waiters = new Map<number, (state: string) => void>();
-  resources.events.on('stateChanges', (changes: StateChange[]) => {
+  h.resources.events.on('stateChanges', (changes: StateChange[]) => {
     for (const c of changes) {
       if (c.entity !== 'dag_run' || (c.to !== 'success' && c.to !== 'failed')) continue;
       finished.set(c.id, c.to);
@@ -71,26 +41,7 @@ export async function createBenchEnv(kind: TestDatabaseKind = 'postgres'): Promi
     }
   });
   return {
-    db,
-    resources,
-    dagsFolder,
-    processor,
-    ops: new Operations(resources),
-    scheduler(o) {
-      const s = new Scheduler(resources, o);
-      started.push(s);
-      return s;
-    },
-    worker(o) {
-      const w = new Worker(resources, o);
-      started.push(w);
-      return w;
-    },
-    async writeDag(name, source) {
-      const path = join(dagsFolder, name);
-      await writeFile(path, source);
-      return path;
-    },
+    ...h,
     waitForRun(runPk, timeoutMs) {
       const done = finished.get(runPk);
       if (done) return Promise.resolve(done);
@@ -107,18 +58,13 @@ export async function createBenchEnv(kind: TestDatabaseKind = 'postgres'): Promi
       });
     },
     async commits() {
-      if (db.kind !== 'postgres') return 0;
+      if (h.db.kind !== 'postgres') return 0;
       const [row] = rowsOf<{ n: string }>(
-        await db.handle.db.execute(
+        await h.db.handle.db.execute(
           sql`select xact_commit::text as n from pg_stat_database where datname = current_database()`,
         ),
       );
       return Number(row?.n ?? 0);
-    },
-    async close() {
-      for (const s of started.reverse()) await s.stop().catch(() => {});
-      await db.drop();
-      await rm(dagsFolder, { recursive: true, force: true });
     },
   };
 }

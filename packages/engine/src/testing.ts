@@ -33,25 +33,43 @@ export const TEST_TEAMS = [
   { id: 'analytics', name: 'Analytics', namespace: 'team-analytics' },
 ];
 
+export interface EngineHarnessOptions {
+  clock?: Clock;
+  pauseNewDags?: boolean;
+  /** PostgreSQL server to create the database on (default DATABASE_URL or the local one). */
+  adminUrl?: string;
+  teams?: readonly { id: string; name: string; namespace: string }[];
+  /** Where the temporary DAG folder is made; it must resolve @updraft/sdk. */
+  dagsParent?: string;
+  parseTimeoutMs?: number;
+  logLevel?: string;
+  /**
+   * 'test' (default): short loop, poll and heartbeat intervals so tests run fast; 'engine': the
+   * engine's own defaults (for measurements).
+   */
+  timings?: 'test' | 'engine';
+}
+
 export async function createEngineHarness(
   kind: TestDatabaseKind,
-  opts: { clock?: Clock; pauseNewDags?: boolean; adminUrl?: string } = {},
+  opts: EngineHarnessOptions = {},
 ): Promise<EngineHarness> {
   const db = await createTestDatabase(kind, opts.adminUrl ? { adminUrl: opts.adminUrl } : {});
   const resources: EngineResources = {
     database: db.handle,
     clock: opts.clock ?? systemClock,
-    logger: pino({ level: process.env.UPDRAFT_TEST_LOG_LEVEL ?? 'silent' }),
+    logger: pino({ level: opts.logLevel ?? process.env.UPDRAFT_TEST_LOG_LEVEL ?? 'silent' }),
     events: new EngineEvents(),
     environment: 'local',
   };
-  await syncTeams(resources, TEST_TEAMS);
-  const dagsFolder = await mkdtemp(join(PACKAGE_DIR, '.tmp-dags-'));
+  await syncTeams(resources, opts.teams ?? TEST_TEAMS);
+  const dagsFolder = await mkdtemp(join(opts.dagsParent ?? PACKAGE_DIR, '.tmp-dags-'));
   const processor = new DagProcessor(resources, {
     dagsFolder,
     pauseNewDags: opts.pauseNewDags ?? false,
-    parseTimeoutMs: 10_000,
+    parseTimeoutMs: opts.parseTimeoutMs ?? 10_000,
   });
+  const fast = (opts.timings ?? 'test') === 'test';
   const started: { stop(): Promise<void> }[] = [];
   return {
     db,
@@ -60,17 +78,15 @@ export async function createEngineHarness(
     processor,
     ops: new Operations(resources),
     scheduler(o) {
-      const s = new Scheduler(resources, { loopIntervalMs: 50, ...o });
+      const s = new Scheduler(resources, fast ? { loopIntervalMs: 50, ...o } : o);
       started.push(s);
       return s;
     },
     worker(o) {
-      const w = new Worker(resources, {
-        pollIntervalMs: 100,
-        heartbeatIntervalMs: 200,
-        shutdownGraceMs: 2000,
-        ...o,
-      });
+      const w = new Worker(
+        resources,
+        fast ? { pollIntervalMs: 100, heartbeatIntervalMs: 200, shutdownGraceMs: 2000, ...o } : o,
+      );
       started.push(w);
       return w;
     },
