@@ -3,7 +3,7 @@ import { schema } from '@updraft/db';
 import { TEST_DATABASE_KINDS } from '@updraft/db/testing';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngineHarness, type EngineHarness, waitFor } from './testing.ts';
+import { createEngineHarness, type EngineHarness } from './testing.ts';
 
 const DAGS = `
 import { dag } from '@updraft/sdk';
@@ -47,13 +47,7 @@ describe.each(TEST_DATABASE_KINDS)('branching and short-circuit (%s)', (kind) =>
   async function runToEnd(dagId: string, conf: Record<string, unknown> = {}) {
     const { runId } = await h.ops.triggerRun(dagId, { actor: 'test', conf });
     const { db } = h.resources.database;
-    const run = await waitFor(
-      async () => {
-        const [r] = await db.select().from(schema.dagRuns).where(eq(schema.dagRuns.runId, runId));
-        return r && (r.state === 'success' || r.state === 'failed') ? r : null;
-      },
-      { what: `${dagId} to finish` },
-    );
+    const run = await h.finishedRun(runId);
     const tis = await db
       .select()
       .from(schema.taskInstances)

@@ -49,13 +49,7 @@ export default dag({ id: 'steady', team: 'data-eng' }, (d) => {
       { what: 'the slow task to start' },
     );
     await cluster.restart();
-    const run = await waitFor(
-      async () => {
-        const [r] = await db.select().from(schema.dagRuns).where(eq(schema.dagRuns.runId, runId));
-        return r && (r.state === 'success' || r.state === 'failed') ? r : null;
-      },
-      { timeoutMs: 60_000, what: 'the run to finish after the restart' },
-    );
+    const run = await h.finishedRun(runId, { timeoutMs: 60_000 });
     expect(run.state).toBe('success');
     const tis = await db
       .select()

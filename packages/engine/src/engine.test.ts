@@ -2,7 +2,7 @@ import { schema } from '@updraft/db';
 import { TEST_DATABASE_KINDS } from '@updraft/db/testing';
 import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngineHarness, type EngineHarness, waitFor } from './testing.ts';
+import { createEngineHarness, type EngineHarness } from './testing.ts';
 
 const CHAIN_DAG = `
 import { dag } from '@updraft/sdk';
@@ -72,16 +72,7 @@ describe.each(TEST_DATABASE_KINDS)('engine end to end (%s)', (kind) => {
 
   it('runs a chain of shell and function tasks passing results downstream', async () => {
     const { runId } = await h.ops.triggerRun('chain', { actor: 'test' });
-    const run = await waitFor(
-      async () => {
-        const [r] = await h.resources.database.db
-          .select()
-          .from(schema.dagRuns)
-          .where(eq(schema.dagRuns.runId, runId));
-        return r && (r.state === 'success' || r.state === 'failed') ? r : null;
-      },
-      { what: 'chain run to finish' },
-    );
+    const run = await h.finishedRun(runId);
     expect(run.state).toBe('success');
     const tis = await h.resources.database.db
       .select()
@@ -120,16 +111,7 @@ describe.each(TEST_DATABASE_KINDS)('engine end to end (%s)', (kind) => {
 
   it('retries a failing task, then fails it, marks downstream upstream_failed and runs all_done cleanup', async () => {
     const { runId } = await h.ops.triggerRun('failing', { actor: 'test' });
-    const run = await waitFor(
-      async () => {
-        const [r] = await h.resources.database.db
-          .select()
-          .from(schema.dagRuns)
-          .where(eq(schema.dagRuns.runId, runId));
-        return r && (r.state === 'success' || r.state === 'failed') ? r : null;
-      },
-      { what: 'failing run to finish' },
-    );
+    const run = await h.finishedRun(runId);
     const tis = await h.resources.database.db
       .select()
       .from(schema.taskInstances)
@@ -165,16 +147,7 @@ export default dag({ id: 'retry', team: 'data-eng' }, (d) => {
       await h.worker().start();
       await h.scheduler().start();
       const { runId } = await h.ops.triggerRun('retry', { actor: 'test' });
-      await waitFor(
-        async () => {
-          const [r] = await h.resources.database.db
-            .select()
-            .from(schema.dagRuns)
-            .where(eq(schema.dagRuns.runId, runId));
-          return r?.state === 'success';
-        },
-        { what: 'the retried run to succeed' },
-      );
+      expect((await h.finishedRun(runId)).state).toBe('success');
       const events = await h.resources.database.db
         .select()
         .from(schema.events)
@@ -218,16 +191,7 @@ export default dag({ id: 'wide', team: 'data-eng', maxActiveTasks: 32 }, (d) => 
       await h.worker({ concurrency: 3 }).start();
       await h.scheduler().start();
       const { runId } = await h.ops.triggerRun('wide', { actor: 'test' });
-      await waitFor(
-        async () => {
-          const [r] = await h.resources.database.db
-            .select()
-            .from(schema.dagRuns)
-            .where(eq(schema.dagRuns.runId, runId));
-          return r?.state === 'success';
-        },
-        { what: 'the wide run' },
-      );
+      expect((await h.finishedRun(runId)).state).toBe('success');
       const g = (globalThis as { __updraftWide?: { max: number; ran: number } }).__updraftWide!;
       expect(g.ran).toBe(12);
       expect(g.max).toBeLessThanOrEqual(3);

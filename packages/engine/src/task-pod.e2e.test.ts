@@ -9,7 +9,7 @@ import { createKubeClients, createKubernetesPodRunner, type KubeClients } from '
 import { type KubeTestServer, startKubeTestServer } from '@updraft/kube-test-server';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngineHarness, type EngineHarness, TEST_TEAMS, waitFor } from './testing.ts';
+import { createEngineHarness, type EngineHarness, TEST_TEAMS } from './testing.ts';
 import { createPodExecutor, namespacesFromTeams } from './worker/executors/k8s-pod.ts';
 import { createTaskPodExecutor } from './worker/executors/task-pod.ts';
 import { readXcom } from './worker/xcom.ts';
@@ -81,13 +81,7 @@ describe('the pod executor (PostgreSQL, kube test server)', () => {
   async function runToEnd(dagId: string) {
     const { runId } = await h.ops.triggerRun(dagId, { actor: 'test' });
     const { db } = h.resources.database;
-    const run = await waitFor(
-      async () => {
-        const [r] = await db.select().from(schema.dagRuns).where(eq(schema.dagRuns.runId, runId));
-        return r && (r.state === 'success' || r.state === 'failed') ? r : null;
-      },
-      { timeoutMs: 60_000, what: `${dagId} to finish` },
-    );
+    const run = await h.finishedRun(runId, { timeoutMs: 60_000 });
     const xcom = (taskId: string) => readXcom(db, run.id, taskId, 'return_value');
     const logOf = async (taskId: string) => {
       const [ti] = await db

@@ -5,7 +5,14 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTestDatabase, type TestDatabase, type TestDatabaseKind } from '@updraft/db/testing';
+import { schema } from '@updraft/db';
+import {
+  createTestDatabase,
+  type TestDatabase,
+  type TestDatabaseKind,
+  waitFor,
+} from '@updraft/db/testing';
+import { eq } from 'drizzle-orm';
 import pino from 'pino';
 import { Operations } from './ops/index.ts';
 import { DagProcessor } from './processor/index.ts';
@@ -25,6 +32,11 @@ export interface EngineHarness {
   scheduler(opts?: SchedulerOptions): Scheduler;
   worker(opts?: WorkerOptions): Worker;
   writeDag(name: string, source: string): Promise<string>;
+  /** Waits until the run is success or failed and returns its row. */
+  finishedRun(
+    runId: string,
+    opts?: { timeoutMs?: number },
+  ): Promise<typeof schema.dagRuns.$inferSelect>;
   close(): Promise<void>;
 }
 
@@ -95,6 +107,18 @@ export async function createEngineHarness(
       await writeFile(path, source);
       return path;
     },
+    finishedRun(runId, o = {}) {
+      return waitFor(
+        async () => {
+          const [r] = await db.handle.db
+            .select()
+            .from(schema.dagRuns)
+            .where(eq(schema.dagRuns.runId, runId));
+          return r && (r.state === 'success' || r.state === 'failed') ? r : null;
+        },
+        { timeoutMs: o.timeoutMs ?? 20_000, what: `run ${runId} to finish` },
+      );
+    },
     async close() {
       for (const s of started.reverse()) await s.stop().catch(() => {});
       await db.drop();
@@ -103,4 +127,4 @@ export async function createEngineHarness(
   };
 }
 
-export { waitFor } from '@updraft/db/testing';
+export { waitFor };
