@@ -10,6 +10,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import { backfills } from './backfill.ts';
 import { dags, dagVersions } from './dag.ts';
 
 export const dagRuns = pgTable(
@@ -31,6 +32,14 @@ export const dagRuns = pgTable(
     conf: jsonb('conf').$type<Record<string, unknown>>().notNull().default({}),
     triggeredBy: text('triggered_by').notNull(),
     note: text('note'),
+    /** The backfill that created or reprocesses this run; its runs count against its own limit. */
+    backfillId: bigint('backfill_id', { mode: 'number' }).references(() => backfills.id, {
+      onDelete: 'set null',
+    }),
+    /** Deadline alert: the run should have finished by then (data interval end + the DAG's deadline). */
+    deadlineAt: timestamp('deadline_at', { withTimezone: true }),
+    /** When the deadline was found missed and its callback requested; null while not missed. */
+    deadlineMissedAt: timestamp('deadline_missed_at', { withTimezone: true }),
     queuedAt: timestamp('queued_at', { withTimezone: true }),
     startDate: timestamp('start_date', { withTimezone: true }),
     endDate: timestamp('end_date', { withTimezone: true }),
@@ -48,5 +57,11 @@ export const dagRuns = pgTable(
       .on(t.lastSchedulingDecision)
       .where(sql`${t.state} in ('queued', 'running')`),
     index('dag_runs_dag_logical_date_idx').on(t.dagId, t.logicalDate),
+    index('dag_runs_backfill_idx').on(t.backfillId).where(sql`${t.backfillId} is not null`),
+    index('dag_runs_deadline_idx')
+      .on(t.deadlineAt)
+      .where(
+        sql`${t.deadlineMissedAt} is null and ${t.deadlineAt} is not null and ${t.state} in ('queued', 'running')`,
+      ),
   ],
 );

@@ -9,7 +9,11 @@ export const events = pgTable(
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
-    entity: text('entity').$type<'task_instance' | 'dag_run' | 'dag' | 'dag_version'>().notNull(),
+    entity: text('entity')
+      .$type<
+        'task_instance' | 'dag_run' | 'dag' | 'dag_version' | 'backfill' | 'pool' | 'callback'
+      >()
+      .notNull(),
     dagId: text('dag_id').notNull(),
     runId: text('run_id'),
     taskId: text('task_id'),

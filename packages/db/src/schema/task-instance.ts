@@ -33,6 +33,8 @@ export const taskInstances = pgTable(
     priorityWeight: integer('priority_weight').notNull().default(1),
     operator: text('operator').notNull(),
     pool: text('pool').notNull().default('default_pool'),
+    /** Slots of its pool this task instance occupies while queued or running. */
+    poolSlots: integer('pool_slots').notNull().default(1),
     queuedAt: timestamp('queued_at', { withTimezone: true }),
     startDate: timestamp('start_date', { withTimezone: true }),
     endDate: timestamp('end_date', { withTimezone: true }),
@@ -43,6 +45,18 @@ export const taskInstances = pgTable(
     nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }),
     /** Queued for adoption: the next claim continues the same try instead of starting a new one. */
     resumeTry: boolean('resume_try').notNull().default(false),
+    /**
+     * Start of the first attempt of the current try, kept across reschedules (a sensor's timeout
+     * and an external job's deadline count from here). Reset when a new try starts.
+     */
+    firstStartedAt: timestamp('first_started_at', { withTimezone: true }),
+    /** How many times the current try was rescheduled (sensor checks, external-job polls). */
+    rescheduleCount: integer('reschedule_count').notNull().default(0),
+    /**
+     * State carried from one attempt of a try to the next (Airflow's next_kwargs): an external
+     * job's handle, a sensor's progress. Cleared when a new try starts.
+     */
+    nextKwargs: jsonb('next_kwargs').$type<Record<string, unknown>>(),
     /** Why the task instance is in its state (failure reason, skip reason). */
     stateReason: text('state_reason'),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -56,6 +70,9 @@ export const taskInstances = pgTable(
     index('task_instances_running_idx')
       .on(t.heartbeatAt)
       .where(sql`${t.state} in ('running', 'restarting')`),
+    index('task_instances_pool_active_idx')
+      .on(t.pool)
+      .where(sql`${t.state} in ('queued', 'running')`),
     index('task_instances_dag_active_idx')
       .on(t.dagId)
       .where(sql`${t.state} in ('queued', 'running')`),
