@@ -1,14 +1,6 @@
 import { sql } from 'drizzle-orm';
-import {
-  bigserial,
-  boolean,
-  index,
-  integer,
-  jsonb,
-  pgTable,
-  text,
-  timestamp,
-} from 'drizzle-orm/pg-core';
+import { bigserial, boolean, index, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { jsonb } from './columns.ts';
 import { dags } from './dag.ts';
 
 export const REPROCESS_BEHAVIOURS = ['none', 'failed', 'completed'] as const;

@@ -4,13 +4,13 @@ import {
   bigint,
   bigserial,
   index,
-  jsonb,
   pgTable,
   text,
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import { backfills } from './backfill.ts';
+import { jsonb } from './columns.ts';
 import { dags, dagVersions } from './dag.ts';
 
 export const dagRuns = pgTable(

@@ -6,12 +6,12 @@ import {
   boolean,
   index,
   integer,
-  jsonb,
   pgTable,
   text,
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import { jsonb } from './columns.ts';
 import { teams } from './team.ts';
 
 /** A DAG as the scheduler sees it now: ownership, pause flag and the next scheduled interval. */

@@ -6,12 +6,12 @@ import {
   boolean,
   index,
   integer,
-  jsonb,
   pgTable,
   text,
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import { jsonb } from './columns.ts';
 import { dagRuns } from './dag-run.ts';
 
 export const taskInstances = pgTable(
