@@ -12,6 +12,7 @@ const config = parseEnv(
     PORT: envFields.PORT,
     HOST: envFields.HOST,
     UPDRAFT_DB_POOL_SIZE: envFields.UPDRAFT_DB_POOL_SIZE,
+    UPDRAFT_TIMETABLE_PLUGINS: envFields.UPDRAFT_TIMETABLE_PLUGINS,
   }),
   process.env,
 );
@@ -29,6 +30,7 @@ const resources = await openEngine({
   teamsFile: config.UPDRAFT_TEAMS_FILE,
   applicationName: 'updraft-api',
   maxConnections: config.UPDRAFT_DB_POOL_SIZE,
+  timetablePlugins: config.UPDRAFT_TIMETABLE_PLUGINS,
 });
 const server = await serveApp(createApp(resources, { component: 'api' }), {
   port: config.PORT,

@@ -1,7 +1,7 @@
 /** `updraft dags …` subcommands. */
 import { relative } from 'node:path';
-import { describeSchedule, parseSchedule } from '@updraft/core/schedule';
 import { TERMINAL_TASK_STATES } from '@updraft/core/state';
+import { describeTimetable } from '@updraft/core/timetable';
 import { schema } from '@updraft/db';
 import {
   createLogger,
@@ -46,7 +46,7 @@ export async function dagsList(opts: { dagsFolder: string; json: boolean }): Pro
   const rows = dags.map(({ spec, fileloc }) => [
     spec.dagId,
     spec.team,
-    describeSchedule(parseSchedule(spec.schedule, spec.timezone)),
+    describeTimetable(spec),
     String(spec.tasks.length),
     relative(process.cwd(), fileloc),
   ]);
@@ -112,10 +112,11 @@ export async function dagsTest(opts: {
           c.runId === runId &&
           TERMINAL_TASK_STATES.has(c.to as never)
         ) {
-          const key = `${c.taskId}#${c.tryNumber}`;
+          const name = (c.mapIndex ?? -1) >= 0 ? `${c.taskId}[${c.mapIndex}]` : c.taskId;
+          const key = `${name}#${c.tryNumber}`;
           if (!printed.has(key)) {
             printed.add(key);
-            out(`  ${c.taskId} try ${c.tryNumber}: ${c.to}${c.reason ? ` (${c.reason})` : ''}`);
+            out(`  ${name} try ${c.tryNumber}: ${c.to}${c.reason ? ` (${c.reason})` : ''}`);
           }
         }
       }
@@ -139,8 +140,9 @@ export async function dagsTest(opts: {
       .orderBy(asc(schema.taskInstances.id));
     out('');
     for (const ti of tis) {
+      const name = ti.mapIndex >= 0 ? `${ti.taskId}[${ti.mapIndex}]` : ti.taskId;
       out(
-        `── ${ti.taskId}: ${ti.state}${ti.tryNumber > 0 ? ` (try ${ti.tryNumber})` : ''}${ti.stateReason ? ` — ${ti.stateReason}` : ''}`,
+        `── ${name}: ${ti.state}${ti.tryNumber > 0 ? ` (try ${ti.tryNumber})` : ''}${ti.stateReason ? ` — ${ti.stateReason}` : ''}`,
       );
       const logs = await db
         .select()

@@ -5,6 +5,8 @@
 import { envFields, parseEnv } from '@updraft/engine/config';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
+import { addBackfillCommands } from './backfill.ts';
+import { addManualCommands } from './manual.ts';
 import { EXAMPLE_DAGS, EXAMPLE_TEAMS } from './paths.ts';
 
 // Commands load their modules on use, so `--help` and light commands start fast.
@@ -89,6 +91,8 @@ program
       .default(process.stdout.isTTY ? 'pretty' : 'json'),
   )
   .action(async (o) => {
+    // Re-executes once with a capped young generation (see memory.ts) before loading the engine.
+    (await import('./memory.ts')).capYoungGeneration();
     const { runStandalone } = await import('./standalone.ts');
     const standalone = await runStandalone({
       port: o.port,
@@ -189,9 +193,12 @@ for (const [name, paused] of [
     });
 }
 
-program
+const tasks = program
   .command('tasks')
-  .description('task-runner commands (used inside task pods)')
+  .description('clear or mark task instances; task-runner commands (used inside task pods)');
+addManualCommands(program, tasks, env.UPDRAFT_API_URL);
+addBackfillCommands(program, env.UPDRAFT_API_URL);
+tasks
   .command('run')
   .argument('<task_instance_id>', 'the task instance to run', int('task instance id'))
   .requiredOption('--try <n>', 'the try this pod runs', int('try'))

@@ -118,6 +118,75 @@ describe('updraft standalone', () => {
     expect(log.content).toContain('for 4 epochs');
   });
 
+  it('runs a DAG with a reschedule sensor, a mapped task, a pool and a branch, with the right states over the API', async () => {
+    // The pool comes from examples/teams.yaml.
+    expect((await get('/api/v1/pools/warehouse')).body).toMatchObject({
+      name: 'warehouse',
+      slots: 2,
+    });
+    const res = await fetch(`${base()}/api/v1/dags/warehouse_refresh/dagRuns`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dag_run_id: 'showcase', conf: { fullReportAbove: 10_000 } }),
+    });
+    expect(res.status).toBe(200);
+    const runPath = '/api/v1/dags/warehouse_refresh/dagRuns/showcase';
+    await waitFor(async () => (await get(runPath)).body.state === 'success', {
+      timeoutMs: 90_000,
+      intervalMs: 200,
+      what: `the showcase run to succeed\n${output.slice(-3000)}`,
+    });
+    const tis = (await get(`${runPath}/taskInstances`)).body.task_instances as {
+      task_id: string;
+      map_index: number;
+      state: string;
+      try_number: number;
+      pool: string;
+      start_date: string;
+      end_date: string;
+    }[];
+    const states = Object.fromEntries(
+      tis.map((t) => [t.map_index >= 0 ? `${t.task_id}[${t.map_index}]` : t.task_id, t.state]),
+    );
+    expect(states).toEqual({
+      wait_for_export: 'success',
+      list_regions: 'success',
+      'load_region[0]': 'success',
+      'load_region[1]': 'success',
+      'load_region[2]': 'success',
+      choose_report: 'success',
+      full_report: 'skipped',
+      summary_report: 'success',
+      publish: 'success',
+    });
+    // The sensor waited up_for_reschedule between checks, all within its first try.
+    const sensor = tis.find((t) => t.task_id === 'wait_for_export')!;
+    expect(sensor.try_number).toBe(1);
+    const events = (
+      await get('/api/v1/dags/warehouse_refresh/events?dag_run_id=showcase&limit=1000')
+    ).body as {
+      events?: { task_id: string | null; to_state: string | null }[];
+    };
+    const rescheduled = (events.events ?? []).filter(
+      (e) => e.task_id === 'wait_for_export' && e.to_state === 'up_for_reschedule',
+    );
+    expect(rescheduled.length).toBeGreaterThanOrEqual(1);
+    // The pool's two slots bounded the three loads: never more than two ran at once.
+    const loads = tis.filter((t) => t.task_id === 'load_region');
+    expect(loads.every((t) => t.pool === 'warehouse')).toBe(true);
+    const overlapping = Math.max(
+      ...loads.map(
+        (a) =>
+          loads.filter(
+            (b) =>
+              Date.parse(b.start_date) <= Date.parse(a.start_date) &&
+              Date.parse(a.start_date) < Date.parse(b.end_date),
+          ).length,
+      ),
+    );
+    expect(overlapping).toBe(2);
+  });
+
   it('reports a DAG file with a cycle as an import error naming the cycle; the others keep running', async () => {
     await writeFile(
       join(dir, 'dags', 'cyclic.ts'),

@@ -40,6 +40,7 @@ const config = parseEnv(
     UPDRAFT_WORKER_POLL_MS: envFields.UPDRAFT_WORKER_POLL_MS,
     UPDRAFT_SHUTDOWN_GRACE_MS: envFields.UPDRAFT_SHUTDOWN_GRACE_MS,
     UPDRAFT_DB_POOL_SIZE: envFields.UPDRAFT_DB_POOL_SIZE,
+    UPDRAFT_TIMETABLE_PLUGINS: envFields.UPDRAFT_TIMETABLE_PLUGINS,
     UPDRAFT_TEAMS_FILE: envFields.UPDRAFT_TEAMS_FILE,
     KUBECONFIG: envFields.KUBECONFIG,
     UPDRAFT_KUBE_CONTEXT: envFields.UPDRAFT_KUBE_CONTEXT,
@@ -63,6 +64,7 @@ const resources = await openEngine({
   migrate: false,
   applicationName: 'updraft-worker',
   maxConnections: config.UPDRAFT_DB_POOL_SIZE,
+  timetablePlugins: config.UPDRAFT_TIMETABLE_PLUGINS,
 });
 
 const kube = {

@@ -5,11 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseHandle } from '@updraft/db';
 import { type EngineResources, Operations } from '@updraft/engine';
+import { Backfills } from '@updraft/engine/backfill';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { errorResponse } from './errors.ts';
 import { healthRoutes } from './health.ts';
+import { backfillRoutes } from './routes/backfills.ts';
+import { manualRoutes } from './routes/manual.ts';
+import { poolRoutes } from './routes/pools.ts';
 import { v1Routes } from './routes/v1.ts';
 import { uiRoutes } from './ui/index.ts';
 
@@ -57,6 +61,9 @@ export function createApp(
     }),
   );
   app.route('/api/v1', v1Routes({ ...deps, ops }));
+  app.route('/api/v1', backfillRoutes(new Backfills(resources)));
+  app.route('/api/v1', poolRoutes(deps));
+  app.route('/api/v1', manualRoutes({ ...deps, ops }));
   app.route('/', uiRoutes(deps));
 
   app.notFound((c) =>

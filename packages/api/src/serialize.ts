@@ -55,6 +55,9 @@ export function runJson(r: Run) {
     queued_at: iso(r.queuedAt),
     start_date: iso(r.startDate),
     end_date: iso(r.endDate),
+    /** Deadline alert (callbacks.md): when the run should have finished, and when that was missed. */
+    deadline_at: iso(r.deadlineAt),
+    deadline_missed_at: iso(r.deadlineMissedAt),
   };
 }
 
@@ -70,6 +73,7 @@ export function taskInstanceJson(t: TaskInstance) {
     max_tries: t.maxRetries + 1,
     operator: t.operator,
     pool: t.pool,
+    pool_slots: t.poolSlots,
     priority_weight: t.priorityWeight,
     queued_when: iso(t.queuedAt),
     start_date: iso(t.startDate),

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { apiWorkload } from './api.ts';
 import { chainWorkload, handoffWorkload } from './chain.ts';
+import { dagFilesWorkload } from './dagfiles.ts';
 import { memoryWorkload } from './memory.ts';
 import { Reporter } from './report.ts';
 import { schedulerWorkload } from './scheduler.ts';
@@ -18,6 +19,7 @@ export const WORKLOADS: Record<string, (report: Reporter, sizes: Sizes) => Promi
   handoff: handoffWorkload,
   throughput: throughputWorkload,
   scheduler: schedulerWorkload,
+  dagfiles: dagFilesWorkload,
   api: apiWorkload,
   memory: memoryWorkload,
 };

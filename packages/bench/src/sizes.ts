@@ -14,6 +14,8 @@ export interface Sizes {
   scheduledDags: number;
   historyTaskInstances: number;
   schedulerPasses: number;
+  /** W4, DAG file loading on its own (`--only dagfiles`) */
+  dagFiles: number;
   /** W5 */
   apiRuns: number;
   apiTasksPerRun: number;
@@ -39,6 +41,7 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
     scheduledDags: 1000,
     historyTaskInstances: 1_000_000,
     schedulerPasses: 20,
+    dagFiles: 1000,
     apiRuns: 100_000,
     apiTasksPerRun: 5,
     apiSeconds: 10,
@@ -60,6 +63,7 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
     scheduledDags: 100,
     historyTaskInstances: 100_000,
     schedulerPasses: 6,
+    dagFiles: 1000,
     apiRuns: 10_000,
     apiTasksPerRun: 5,
     apiSeconds: 3,
@@ -78,6 +82,7 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
     scheduledDags: 10,
     historyTaskInstances: 2_000,
     schedulerPasses: 3,
+    dagFiles: 10,
     apiRuns: 200,
     apiTasksPerRun: 2,
     apiSeconds: 1,

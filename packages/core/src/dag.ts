@@ -5,11 +5,15 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { dagCallbacksSchema, deadlineSchema, taskCallbacksSchema } from './callbacks.ts';
 import { InvalidError } from './errors.ts';
+import { expandSpecSchema, mappingIssues } from './mapping.ts';
 import { paramIssues, paramRuleSchema } from './params.ts';
 import { parseSchedule, ScheduleError } from './schedule.ts';
+import { httpJobConfigSchema, sensorConfigSchema } from './sensors.ts';
+import { builtinTimetables, isScheduled, timetableRefSchema } from './timetable.ts';
 
-export const TASK_TYPES = ['shell', 'function', 'http', 'k8sPod'] as const;
+export const TASK_TYPES = ['shell', 'function', 'http', 'k8sPod', 'sensor', 'httpJob'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
 
 export const TRIGGER_RULES = [
@@ -62,7 +66,7 @@ export type HttpConfig = z.infer<typeof httpConfigSchema>;
 
 export const functionConfigSchema = z.strictObject({
   /** Control-flow function tasks (branch, short-circuit): see branching.ts. */
-  control: z.enum(['branch', 'short_circuit']).optional(),
+  control: z.enum(['branch', 'short_circuit', 'latest_only']).optional(),
   ignoreDownstreamTriggerRules: z.boolean().optional(),
 });
 export type FunctionConfig = z.infer<typeof functionConfigSchema>;
@@ -80,8 +84,24 @@ export const taskSpecSchema = z.strictObject({
   priorityWeight: z.number().int(),
   weightRule: z.enum(WEIGHT_RULES),
   pool: z.string().min(1),
+  /** Slots of its pool a task instance occupies while queued or running (pools.md). */
+  poolSlots: z.number().int().min(1).default(1),
+  /** At most this many instances of this task queued or running across all runs (null: no limit). */
+  maxActiveTisPerDag: z.number().int().positive().nullable().default(null),
+  /** At most this many instances of this task queued or running within one run (null: no limit). */
+  maxActiveTisPerDagrun: z.number().int().positive().nullable().default(null),
+  /** on_success / on_failure / on_retry / on_skipped callbacks (callbacks.md). */
+  callbacks: taskCallbacksSchema.default({}),
   /** Where a shell or function task runs: in the worker's process or in its own pod (null: the team's default). */
   executor: z.enum(['worker', 'pod']).nullable().default(null),
+  /** Dynamic task mapping: one instance per item of a list (mapping.md); null when not mapped. */
+  expand: expandSpecSchema.nullable().default(null),
+  /** The task group the task belongs to ("outer.inner"; task-groups.md); null at the top level. */
+  group: z.string().nullable().default(null),
+  /** Run only if this task ended success or skipped in the previous run (depends-on-past.md). */
+  dependsOnPast: z.boolean().default(false),
+  /** Also wait for the previous run's direct downstream tasks of this task (implies dependsOnPast). */
+  waitForDownstream: z.boolean().default(false),
   doc: z.string().nullable(),
   config: z.record(z.string(), z.unknown()),
 });
@@ -93,6 +113,11 @@ export const dagSpecSchema = z.strictObject({
   description: z.string().nullable(),
   tags: z.array(z.string()),
   schedule: z.string().nullable(),
+  /**
+   * The timetable deciding when runs happen (timetable.ts): a built-in such as cron_trigger or
+   * events, or one the deployment registered. Null: the one the schedule string names.
+   */
+  timetable: timetableRefSchema.nullable().default(null),
   timezone: z.string(),
   startDate: isoDate.nullable(),
   endDate: isoDate.nullable(),
@@ -101,6 +126,12 @@ export const dagSpecSchema = z.strictObject({
   maxActiveTasks: z.number().int().positive(),
   /** A run still unfinished this long after it started fails; its unfinished tasks are skipped. */
   runTimeoutMs: z.number().int().positive().nullable().default(null),
+  /** Airflow 3's max_active_tasks: queued or running task instances per run (null: no limit). */
+  maxActiveTasksPerRun: z.number().int().positive().nullable().default(null),
+  /** Run-level on_success / on_failure callbacks (callbacks.md). */
+  callbacks: dagCallbacksSchema.default({}),
+  /** Deadline alert: a callback when a run has not finished in time (callbacks.md). */
+  deadline: deadlineSchema.nullable().default(null),
   params: z.record(z.string(), z.unknown()),
   /** Rules for params (see params.ts); params without a rule accept any JSON value. */
   paramRules: z.record(z.string(), paramRuleSchema).default({}),
@@ -139,6 +170,8 @@ const TASK_CONFIG_SCHEMAS: Partial<Record<TaskType, z.ZodType>> = {
   shell: shellConfigSchema,
   http: httpConfigSchema,
   function: functionConfigSchema,
+  sensor: sensorConfigSchema,
+  httpJob: httpJobConfigSchema,
 };
 
 /**
@@ -175,6 +208,15 @@ export function dagIssues(
     if (!(error instanceof ScheduleError)) throw error;
     issues.push({ dagId, field: 'schedule', message: error.message });
   }
+  // Built-in timetables are checked here; others against the deployment's registry when loaded.
+  if (spec.timetable && builtinTimetables().has(spec.timetable.name)) {
+    try {
+      builtinTimetables().create(spec.timetable, spec);
+    } catch (error) {
+      if (!(error instanceof ScheduleError)) throw error;
+      issues.push({ dagId, field: 'timetable', message: error.message });
+    }
+  }
   if (spec.schedule === '@once' && !spec.startDate) {
     issues.push({ dagId, field: 'startDate', message: 'an @once schedule needs a start date' });
   }
@@ -183,11 +225,7 @@ export function dagIssues(
   }
   // Defaults must satisfy their rules. A required param without a default is only possible for a
   // DAG without a schedule: scheduled runs have no conf and use the defaults (as in Airflow).
-  const scheduled = !(
-    spec.schedule === null ||
-    spec.schedule === 'none' ||
-    spec.schedule === '@none'
-  );
+  const scheduled = isScheduled(spec);
   for (const issue of paramIssues(spec.paramRules, spec.params)) {
     const field = `params.${issue.field.slice('conf.'.length)}`;
     if (issue.message === 'is required') {
@@ -244,6 +282,7 @@ export function dagIssues(
       }
     }
   }
+  issues.push(...mappingIssues(spec));
   const cycle = findCycle(spec.tasks);
   if (cycle) {
     issues.push({

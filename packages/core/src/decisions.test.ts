@@ -230,3 +230,233 @@ describe('retryDelay', () => {
     expect(Number.isInteger(retryDelay({ ...expo, retryDelayMs: 333 }, 2, 'odd'))).toBe(true);
   });
 });
+
+describe('decideRun with mapped task instances', () => {
+  const mti = (taskId: string, mapIndex: number, state: TaskState): TaskInstanceSnapshot => ({
+    taskId,
+    mapIndex,
+    state,
+    nextAttemptAt: null,
+  });
+  const mapped = (taskId: string, upstream: string[] = []) => ({
+    ...task(taskId, upstream),
+    expand: { items: [1, 2, 3], maxLength: 1024 },
+  });
+  const decisionKeys = (list: { taskId: string; mapIndex: number }[]) =>
+    list.map((d) => `${d.taskId}[${d.mapIndex}]`).sort();
+
+  it('asks to expand a mapped task whose dependencies are met, instead of scheduling it', () => {
+    const d = decideRun(
+      [task('a'), mapped('m', ['a']), task('after', ['m'])],
+      [ti('a', 'success'), mti('m', -1, 'none'), ti('after', 'none')],
+      NOW,
+    );
+    expect(decisionKeys(d.expand)).toEqual(['m[-1]']);
+    expect(d.schedule).toEqual([]);
+    expect(ids(d.waiting)).toEqual(['after']);
+    // Expanding is progress: not a deadlock.
+    expect(d.finalRunState).toBeNull();
+  });
+
+  it('a mapped task that is already expanded is not expanded again; its none instances are scheduled', () => {
+    const d = decideRun(
+      [mapped('m')],
+      [mti('m', 0, 'success'), mti('m', 1, 'none'), mti('m', 2, 'running')],
+      NOW,
+    );
+    expect(d.expand).toEqual([]);
+    expect(decisionKeys(d.schedule)).toEqual(['m[1]']);
+  });
+
+  it('a mapped task skipped or upstream_failed before expanding is skipped as one instance', () => {
+    const d = decideRun(
+      [task('a'), mapped('m', ['a'])],
+      [ti('a', 'failed'), mti('m', -1, 'none')],
+      NOW,
+    );
+    expect(decisionKeys(d.upstreamFailed)).toEqual(['m[-1]']);
+    expect(d.finalRunState).toBe('failed');
+  });
+
+  // A downstream of a mapped task counts every mapped instance (Airflow).
+  it.each<[TriggerRule, TaskState[], 'schedule' | 'skip' | 'upstreamFailed' | 'waiting']>([
+    ['all_success', ['success', 'success', 'success'], 'schedule'],
+    ['all_success', ['success', 'failed', 'success'], 'upstreamFailed'],
+    ['all_success', ['success', 'skipped', 'success'], 'skip'],
+    ['all_success', ['success', 'running', 'success'], 'waiting'],
+    ['all_done', ['success', 'failed', 'skipped'], 'schedule'],
+    ['all_done', ['success', 'failed', 'queued'], 'waiting'],
+    ['one_failed', ['success', 'failed', 'running'], 'schedule'],
+    ['one_failed', ['success', 'success', 'success'], 'skip'],
+    ['one_success', ['failed', 'success', 'running'], 'schedule'],
+    ['one_success', ['failed', 'failed', 'failed'], 'upstreamFailed'],
+    ['all_failed', ['failed', 'failed', 'failed'], 'schedule'],
+    ['all_failed', ['failed', 'success', 'failed'], 'skip'],
+    ['none_failed', ['success', 'skipped', 'success'], 'schedule'],
+    ['none_failed', ['success', 'upstream_failed', 'success'], 'upstreamFailed'],
+    ['none_failed_min_one_success', ['skipped', 'skipped', 'skipped'], 'skip'],
+    ['all_skipped', ['skipped', 'skipped', 'skipped'], 'schedule'],
+    ['none_skipped', ['success', 'skipped', 'success'], 'skip'],
+    ['always', ['running', 'running', 'running'], 'schedule'],
+  ])('downstream %s of a mapped task with instances %j → %s', (rule, states, outcome) => {
+    const d = decideRun(
+      [mapped('m'), task('after', ['m'], rule)],
+      [...states.map((s, i) => mti('m', i, s)), ti('after', 'none')],
+      NOW,
+    );
+    expect(ids(d[outcome])).toEqual(['after']);
+  });
+
+  it('a mapped downstream of a mapped task is expanded once all its upstream instances succeeded', () => {
+    const tasks = [mapped('m'), { ...task('m2', ['m']), expand: { task: 'm', maxLength: 1024 } }];
+    const waiting = decideRun(
+      tasks,
+      [mti('m', 0, 'success'), mti('m', 1, 'running'), mti('m2', -1, 'none')],
+      NOW,
+    );
+    expect(waiting.expand).toEqual([]);
+    const ready = decideRun(
+      tasks,
+      [mti('m', 0, 'success'), mti('m', 1, 'success'), mti('m2', -1, 'none')],
+      NOW,
+    );
+    expect(decisionKeys(ready.expand)).toEqual(['m2[-1]']);
+  });
+
+  it.each<[string, TaskState[], 'success' | 'failed' | null, RegExp | null]>([
+    ['every instance succeeded', ['success', 'success'], 'success', null],
+    ['one instance failed', ['success', 'failed'], 'failed', /"m\[1\]" ended failed/],
+    ['one instance skipped', ['skipped', 'success'], 'success', null],
+    ['one instance still running', ['success', 'running'], null, null],
+    ['zero-length: the unexpanded instance was skipped', ['skipped'], 'success', null],
+  ])('a mapped leaf: %s → %s', (_label, states, expected, reason) => {
+    const list =
+      states.length === 1 ? [mti('m', -1, states[0]!)] : states.map((s, i) => mti('m', i, s));
+    const d = decideRun([mapped('m')], list, NOW);
+    expect(d.finalRunState).toBe(expected);
+    if (reason) expect(d.finalReason).toMatch(reason);
+  });
+
+  it('a mapped instance up for retry is scheduled on its own when its delay has passed', () => {
+    const d = decideRun(
+      [mapped('m')],
+      [
+        mti('m', 0, 'success'),
+        { taskId: 'm', mapIndex: 1, state: 'up_for_retry', nextAttemptAt: NOW },
+      ],
+      NOW,
+    );
+    expect(decisionKeys(d.schedule)).toEqual(['m[1]']);
+  });
+});
+
+describe('decideRun with depends_on_past / wait_for_downstream', () => {
+  const past = (states: Record<string, TaskState[]>) => ({
+    runId: 'scheduled__2026-01-09',
+    states: new Map(Object.entries(states)),
+  });
+  const dop = (taskId: string, upstream: string[] = [], waitForDownstream = false) => ({
+    ...task(taskId, upstream),
+    dependsOnPast: !waitForDownstream,
+    waitForDownstream,
+  });
+
+  it.each<[string, ReturnType<typeof past> | null, boolean, 'schedule' | 'waiting', RegExp | null]>(
+    [
+      ['no previous run', null, false, 'schedule', null],
+      [
+        'the task did not exist in the previous run',
+        past({ other: ['failed'] }),
+        false,
+        'schedule',
+        null,
+      ],
+      ['previous run: success', past({ a: ['success'] }), false, 'schedule', null],
+      ['previous run: skipped', past({ a: ['skipped'] }), false, 'schedule', null],
+      [
+        'previous run: failed',
+        past({ a: ['failed'] }),
+        false,
+        'waiting',
+        /^depends_on_past: previous run's task ended failed/,
+      ],
+      [
+        'previous run: upstream_failed',
+        past({ a: ['upstream_failed'] }),
+        false,
+        'waiting',
+        /ended upstream_failed/,
+      ],
+      [
+        'previous run: still running',
+        past({ a: ['running'] }),
+        false,
+        'waiting',
+        /has not finished \(running\)/,
+      ],
+      [
+        'previous run: every mapped instance succeeded',
+        past({ a: ['success', 'skipped'] }),
+        false,
+        'schedule',
+        null,
+      ],
+      [
+        'previous run: one mapped instance failed',
+        past({ a: ['success', 'failed'] }),
+        false,
+        'waiting',
+        /ended failed/,
+      ],
+      [
+        'wait_for_downstream: downstream failed in the previous run',
+        past({ a: ['success'], b: ['failed'] }),
+        true,
+        'waiting',
+        /^wait_for_downstream: previous run's downstream task "b" ended failed/,
+      ],
+      [
+        'wait_for_downstream: downstream still queued in the previous run',
+        past({ a: ['success'], b: ['queued'] }),
+        true,
+        'waiting',
+        /"b" has not finished \(queued\)/,
+      ],
+      [
+        'wait_for_downstream: downstream succeeded',
+        past({ a: ['success'], b: ['success'] }),
+        true,
+        'schedule',
+        null,
+      ],
+      [
+        'wait_for_downstream: own task failed',
+        past({ a: ['failed'], b: ['success'] }),
+        true,
+        'waiting',
+        /^depends_on_past/,
+      ],
+    ],
+  )('%s → %s', (_label, previous, wfd, outcome, reason) => {
+    const tasks = [dop('a', [], wfd), task('b', ['a'])];
+    const d = decideRun(tasks, [ti('a', 'none'), ti('b', 'none')], NOW, { previous });
+    expect(ids(d[outcome]).includes('a')).toBe(true);
+    if (reason) expect(d.waiting.find((w) => w.taskId === 'a')?.reason).toMatch(reason);
+    // Held back by the previous run is waiting, never a deadlock that fails the run.
+    expect(d.finalRunState).toBeNull();
+  });
+
+  it('upstream failure still propagates to a depends_on_past task (the trigger rule comes first)', () => {
+    const tasks = [task('a'), dop('b', ['a'])];
+    const d = decideRun(tasks, [ti('a', 'failed'), ti('b', 'none')], NOW, {
+      previous: past({ b: ['failed'] }),
+    });
+    expect(ids(d.upstreamFailed)).toEqual(['b']);
+    expect(d.finalRunState).toBe('failed');
+  });
+
+  it('a task without the flag ignores the previous run', () => {
+    const d = decideRun([task('a')], [ti('a', 'none')], NOW, { previous: past({ a: ['failed'] }) });
+    expect(ids(d.schedule)).toEqual(['a']);
+  });
+});

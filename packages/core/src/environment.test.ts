@@ -26,7 +26,26 @@ const issuePaths = (input: unknown) => {
 describe('teamsFileSchema', () => {
   it('accepts a valid file', () => {
     const file = { teams: [team(), team({ id: 'ml', namespace: 'updraft-ml' })] };
-    expect(teamsFileSchema.parse(file)).toEqual(file);
+    expect(teamsFileSchema.parse(file)).toEqual({ ...file, pools: [] });
+  });
+
+  it('accepts pools and rejects a duplicate or badly named pool, naming it', () => {
+    const pools = [{ name: 'warehouse', slots: 4, description: 'DWH connections' }];
+    expect(teamsFileSchema.parse({ teams: [team()], pools }).pools).toEqual(pools);
+    expect(
+      issuePaths({
+        teams: [team()],
+        pools: [
+          { name: 'warehouse', slots: 4 },
+          { name: 'warehouse', slots: 2 },
+          { name: 'bad name', slots: -1 },
+        ],
+      }),
+    ).toEqual([
+      { path: 'pools.2.name', message: 'must be 1-250 letters, digits, "_", "-" or "."' },
+      { path: 'pools.2.slots', message: expect.stringContaining('>=0') },
+      { path: 'pools.1.name', message: 'duplicate pool "warehouse"' },
+    ]);
   });
 
   it('rejects a duplicate team id at the second occurrence', () => {

@@ -47,8 +47,23 @@ export const teamSchema = z.strictObject({
 });
 export type Team = z.infer<typeof teamSchema>;
 
+/**
+ * A pool declared for the environment (created or resized at start-up, so every environment has
+ * the same pools). Pools made over the API or CLI and not declared here are left alone.
+ */
+export const poolSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,250}$/, 'must be 1-250 letters, digits, "_", "-" or "."'),
+  slots: z.number().int().min(0),
+  description: z.string().optional(),
+  /** up_for_reschedule / deferred task instances occupy slots too. */
+  includeDeferred: z.boolean().optional(),
+});
+export type PoolDeclaration = z.infer<typeof poolSchema>;
+
 export const teamsFileSchema = z
-  .strictObject({ teams: z.array(teamSchema).min(1) })
+  .strictObject({ teams: z.array(teamSchema).min(1), pools: z.array(poolSchema).default([]) })
   .superRefine((file, ctx) => {
     const seen = new Set<string>();
     for (const [i, team] of file.teams.entries()) {
@@ -60,6 +75,17 @@ export const teamsFileSchema = z
         });
       }
       seen.add(team.id);
+    }
+    const pools = new Set<string>();
+    for (const [i, pool] of file.pools.entries()) {
+      if (pools.has(pool.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pools', i, 'name'],
+          message: `duplicate pool "${pool.name}"`,
+        });
+      }
+      pools.add(pool.name);
     }
   });
 export type TeamsFile = z.infer<typeof teamsFileSchema>;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  cronNext,
+  cronPrev,
   type DataInterval,
   describeSchedule,
   manualRunInterval,
@@ -7,9 +9,12 @@ import {
   type NextRunOptions,
   nextRunInfo,
   parseSchedule,
+  resolveWallClock,
   type Schedule,
   ScheduleError,
+  wallClockMs,
 } from './schedule.ts';
+import { nextRunForSpec } from './timetable.ts';
 
 const d = (iso: string) => new Date(iso);
 const FAR_FUTURE = d('2030-01-01T00:00:00Z');
@@ -493,5 +498,266 @@ describe('describeSchedule', () => {
     [{ kind: 'interval', everyMs: 900_000 }, 'every 900s'],
   ])('%j → %s', (schedule, text) => {
     expect(describeSchedule(schedule)).toBe(text);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// DST: fire times walked forward (cronNext) and backward (cronPrev) must agree, never skip a day
+// and never double one. Expected instants in UTC, with the local wall time as a comment.
+// ---------------------------------------------------------------------------------------------
+
+function forward(expression: string, timezone: string, from: string, count: number): string[] {
+  const out: string[] = [];
+  let t = d(from);
+  for (let i = 0; i < count; i++) {
+    t = cronNext({ expression, timezone }, t);
+    out.push(t.toISOString());
+  }
+  return out;
+}
+
+function backward(expression: string, timezone: string, before: string, count: number): string[] {
+  const out: string[] = [];
+  let t = d(before);
+  for (let i = 0; i < count; i++) {
+    t = cronPrev({ expression, timezone }, t);
+    out.push(t.toISOString());
+  }
+  return out.reverse();
+}
+
+const DST_CASES: [
+  name: string,
+  expression: string,
+  timezone: string,
+  from: string,
+  fires: string[],
+][] = [
+  [
+    'Berlin spring forward: 02:30 does not exist, fires at 03:30 CEST',
+    '30 2 * * *',
+    'Europe/Berlin',
+    '2026-03-27T12:00:00Z',
+    ['2026-03-28T01:30:00.000Z', '2026-03-29T01:30:00.000Z', '2026-03-30T00:30:00.000Z'],
+  ],
+  [
+    'Berlin fall back: 02:30 occurs twice, fires once (first, CEST)',
+    '30 2 * * *',
+    'Europe/Berlin',
+    '2026-10-23T12:00:00Z',
+    ['2026-10-24T00:30:00.000Z', '2026-10-25T00:30:00.000Z', '2026-10-26T01:30:00.000Z'],
+  ],
+  [
+    'Berlin hourly across fall back: both 02:00 hours fire (real time)',
+    '0 * * * *',
+    'Europe/Berlin',
+    '2026-10-24T22:30:00Z',
+    [
+      '2026-10-24T23:00:00.000Z', // 01:00 CEST
+      '2026-10-25T00:00:00.000Z', // 02:00 CEST
+      '2026-10-25T01:00:00.000Z', // 02:00 CET
+      '2026-10-25T02:00:00.000Z', // 03:00 CET
+    ],
+  ],
+  [
+    'Berlin hourly across spring forward: no real hour skipped',
+    '0 * * * *',
+    'Europe/Berlin',
+    '2026-03-28T23:30:00Z',
+    ['2026-03-29T00:00:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-29T02:00:00.000Z'],
+  ],
+  [
+    'New York spring forward: 02:30 → 03:30 EDT',
+    '30 2 * * *',
+    'America/New_York',
+    '2026-03-07T12:00:00Z',
+    ['2026-03-08T07:30:00.000Z', '2026-03-09T06:30:00.000Z'],
+  ],
+  [
+    'New York fall back: 01:30 fires once (EDT)',
+    '30 1 * * *',
+    'America/New_York',
+    '2026-10-31T12:00:00Z',
+    ['2026-11-01T05:30:00.000Z', '2026-11-02T06:30:00.000Z'],
+  ],
+  [
+    'New York hourly across fall back: the repeated 01:00 hour fires twice',
+    '0 * * * *',
+    'America/New_York',
+    '2026-11-01T04:30:00Z',
+    ['2026-11-01T05:00:00.000Z', '2026-11-01T06:00:00.000Z', '2026-11-01T07:00:00.000Z'],
+  ],
+  [
+    'Lord Howe spring forward (30 min): 02:00 → 02:30',
+    '0 2 * * *',
+    'Australia/Lord_Howe',
+    '2026-10-02T12:00:00Z',
+    ['2026-10-02T15:30:00.000Z', '2026-10-03T15:30:00.000Z', '2026-10-04T15:00:00.000Z'],
+  ],
+  [
+    'Lord Howe hourly across spring forward',
+    '0 * * * *',
+    'Australia/Lord_Howe',
+    '2026-10-03T13:00:00Z',
+    [
+      '2026-10-03T13:30:00.000Z', // 00:00 +10:30
+      '2026-10-03T14:30:00.000Z', // 01:00 +10:30
+      '2026-10-03T15:30:00.000Z', // 02:00 shifted to 02:30 +11
+      '2026-10-03T16:00:00.000Z', // 03:00 +11
+    ],
+  ],
+  [
+    'Lord Howe fall back (30 min): 01:45 fires once',
+    '45 1 * * *',
+    'Australia/Lord_Howe',
+    '2026-04-03T12:00:00Z',
+    ['2026-04-03T14:45:00.000Z', '2026-04-04T14:45:00.000Z', '2026-04-05T15:15:00.000Z'],
+  ],
+  [
+    'Lord Howe daily at midnight across fall back',
+    '0 0 * * *',
+    'Australia/Lord_Howe',
+    '2026-04-02T12:00:00Z',
+    [
+      '2026-04-02T13:00:00.000Z',
+      '2026-04-03T13:00:00.000Z',
+      '2026-04-04T13:00:00.000Z',
+      '2026-04-05T13:30:00.000Z',
+    ],
+  ],
+  [
+    'Santiago midnight spring forward: 00:00 does not exist, fires at 01:00',
+    '0 0 * * *',
+    'America/Santiago',
+    '2026-09-04T12:00:00Z',
+    ['2026-09-05T04:00:00.000Z', '2026-09-06T04:00:00.000Z', '2026-09-07T03:00:00.000Z'],
+  ],
+  [
+    'Santiago fall back at midnight: 23:30 fires once',
+    '30 23 * * *',
+    'America/Santiago',
+    '2026-04-03T12:00:00Z',
+    ['2026-04-04T02:30:00.000Z', '2026-04-05T02:30:00.000Z', '2026-04-06T03:30:00.000Z'],
+  ],
+];
+
+describe('cron across DST', () => {
+  it.each(DST_CASES)('%s', (_name, expression, timezone, from, fires) => {
+    expect(forward(expression, timezone, from, fires.length)).toEqual(fires);
+    // Walking back from just after the last fire gives the same instants.
+    const after = new Date(d(fires[fires.length - 1]!).getTime() + 1).toISOString();
+    expect(backward(expression, timezone, after, fires.length)).toEqual(fires);
+  });
+
+  it.each(DST_CASES)(
+    'data-interval and trigger-style runs: %s',
+    (_name, expression, timezone, _from, fires) => {
+      const startDate = new Date(d(fires[0]!).getTime() - 1).toISOString();
+      const common = { schedule: expression, timezone, startDate, endDate: null, catchup: true };
+      // Data intervals: [fire i, fire i+1), logical date = start, created at the end.
+      const intervals: string[][] = [];
+      let last: DataInterval | null = null;
+      for (let i = 0; i < fires.length - 1; i++) {
+        const info: NextRunInfo = nextRunForSpec({ ...common, timetable: null }, last, FAR_FUTURE)!;
+        intervals.push(
+          [info.logicalDate, info.dataInterval.start, info.dataInterval.end, info.runAfter].map(
+            (x) => x.toISOString(),
+          ),
+        );
+        last = info.dataInterval;
+      }
+      expect(intervals).toEqual(
+        fires.slice(0, -1).map((f, i) => [f, f, fires[i + 1], fires[i + 1]]),
+      );
+      // Trigger style: logical date = run after = each fire time.
+      const triggers: string[] = [];
+      last = null;
+      for (let i = 0; i < fires.length; i++) {
+        const info: NextRunInfo = nextRunForSpec(
+          { ...common, timetable: { name: 'cron_trigger', params: {} } },
+          last,
+          FAR_FUTURE,
+        )!;
+        expect(info.runAfter).toEqual(info.logicalDate);
+        triggers.push(info.logicalDate.toISOString());
+        last = info.dataInterval;
+      }
+      expect(triggers).toEqual(fires);
+    },
+  );
+
+  it.each([
+    ['Europe/Berlin', '2026-03-29'],
+    ['Europe/Berlin', '2026-10-25'],
+    ['America/New_York', '2026-03-08'],
+    ['America/New_York', '2026-11-01'],
+    ['Australia/Lord_Howe', '2026-10-04'],
+    ['Australia/Lord_Howe', '2026-04-05'],
+  ])('every 15 minutes in %s on %s: consecutive fires are 15 real minutes apart', (tz, day) => {
+    const fires = forward('*/15 * * * *', tz, `${day}T00:00:00Z`, 4 * 30).map((s) =>
+      d(s).getTime(),
+    );
+    for (let i = 1; i < fires.length; i++) expect(fires[i]! - fires[i - 1]!).toBe(900_000);
+  });
+
+  it('data intervals chain without gap or overlap across both Berlin transitions (catchup)', () => {
+    for (const expression of ['30 2 * * *', '0 * * * *', '0 2 * * *']) {
+      const schedule = parseSchedule(expression, 'Europe/Berlin');
+      const runs = chain(
+        schedule,
+        { startDate: d('2026-03-27T00:00:00Z') },
+        expression.startsWith('0 *') ? 60 : 5,
+      );
+      for (let i = 1; i < runs.length; i++) {
+        expect(runs[i]!.dataInterval.start).toEqual(runs[i - 1]!.dataInterval.end);
+        expect(runs[i]!.dataInterval.end.getTime()).toBeGreaterThan(
+          runs[i]!.dataInterval.start.getTime(),
+        );
+      }
+    }
+    const fall = chain(
+      parseSchedule('30 2 * * *', 'Europe/Berlin'),
+      { startDate: d('2026-10-24T00:00:00Z') },
+      3,
+    );
+    expect(fall.map(iso)).toEqual([
+      {
+        logicalDate: '2026-10-24T00:30:00.000Z',
+        start: '2026-10-24T00:30:00.000Z',
+        end: '2026-10-25T00:30:00.000Z',
+        runAfter: '2026-10-25T00:30:00.000Z',
+      },
+      {
+        logicalDate: '2026-10-25T00:30:00.000Z',
+        start: '2026-10-25T00:30:00.000Z',
+        end: '2026-10-26T01:30:00.000Z', // a 25-hour day
+        runAfter: '2026-10-26T01:30:00.000Z',
+      },
+      {
+        logicalDate: '2026-10-26T01:30:00.000Z',
+        start: '2026-10-26T01:30:00.000Z',
+        end: '2026-10-27T01:30:00.000Z',
+        runAfter: '2026-10-27T01:30:00.000Z',
+      },
+    ]);
+  });
+
+  it('resolves wall-clock times like Temporal "compatible": gaps shift forward, overlaps take the first', () => {
+    const wall = (s: string) => Date.parse(`${s}Z`);
+    expect(resolveWallClock(wall('2026-03-29T02:30:00'), 'Europe/Berlin')).toEqual({
+      instants: [],
+      shifted: d('2026-03-29T01:30:00Z').getTime(),
+    });
+    expect(resolveWallClock(wall('2026-10-25T02:30:00'), 'Europe/Berlin')).toEqual({
+      instants: [d('2026-10-25T00:30:00Z').getTime(), d('2026-10-25T01:30:00Z').getTime()],
+      shifted: null,
+    });
+    expect(wallClockMs(d('2026-10-25T01:30:00Z').getTime(), 'Europe/Berlin')).toBe(
+      wall('2026-10-25T02:30:00'),
+    );
+  });
+
+  it('rejects cron expressions that never fire', () => {
+    expect(() => parseSchedule('0 0 30 2 *')).toThrow(ScheduleError);
   });
 });

@@ -85,60 +85,198 @@ export function parseSchedule(input: string | null | undefined, timezone = 'UTC'
     );
   }
   try {
-    CronExpressionParser.parse(text, { tz: timezone, strict: false });
+    // Parse and find one fire time in wall-clock terms: "0 0 30 2 *" never fires.
+    CronExpressionParser.parse(text, { tz: 'UTC', strict: false }).next();
   } catch (error) {
     throw new ScheduleError(`invalid cron expression "${text}": ${(error as Error).message}`);
   }
   return { kind: 'cron', expression: text, timezone };
 }
 
-/** First fire time strictly after `after`. */
-function cronNext(schedule: { expression: string; timezone: string }, after: Date): Date {
-  return CronExpressionParser.parse(schedule.expression, {
-    currentDate: after,
-    tz: schedule.timezone,
-  })
-    .next()
-    .toDate();
+// ---------------------------------------------------------------------------------------------
+// Cron in local time, DST-correct.
+//
+// cron-parser walks the expression in wall-clock time; we let it do so in UTC (where wall clock and
+// absolute time agree and there is no DST), and map each matching local wall time to instants
+// ourselves. The rules (Vixie cron's, and Airflow's through pendulum):
+//  - a wall time that does not exist (spring forward gap) fires once, shifted forward by the gap:
+//    02:30 in Europe/Berlin on the last Sunday of March fires at 03:30 CEST (01:30 UTC, the instant
+//    02:30 CET would have been). This is JavaScript Temporal's `disambiguation: 'compatible'`.
+//  - a wall time that occurs twice (fall back) fires once, at its first occurrence, when the hour
+//    field is restricted ("30 2 * * *"). When the hour field is "*" ("0 * * * *", "*/15 * * * *")
+//    the schedule follows real time: both occurrences fire, so no real hour is doubled or skipped.
+//  - fire times are a set: two wall times mapping to the same instant fire once.
+// ---------------------------------------------------------------------------------------------
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** Largest DST shift we must look around (real ones are 30 min to 2 h). */
+const DST_SLACK = 3 * HOUR;
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterOf(timezone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timezone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: timezone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formatters.set(timezone, f);
+  }
+  return f;
+}
+
+/** The local wall-clock time of an instant, as milliseconds of a "naive" UTC date. */
+export function wallClockMs(instantMs: number, timezone: string): number {
+  const parts: Record<string, number> = {};
+  for (const p of formatterOf(timezone).formatToParts(new Date(instantMs))) {
+    if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  }
+  const ms = ((instantMs % 1000) + 1000) % 1000;
+  return (
+    Date.UTC(
+      parts.year!,
+      parts.month! - 1,
+      parts.day!,
+      parts.hour! % 24,
+      parts.minute!,
+      parts.second!,
+    ) + ms
+  );
+}
+
+function offsetMs(instantMs: number, timezone: string): number {
+  return wallClockMs(instantMs, timezone) - instantMs;
 }
 
 /**
- * Last fire time strictly before `before`, as the sequence of cronNext sees it. cron-parser's own
- * prev() disagrees with next() across DST: it skips a fire that next() moves out of a
- * spring-forward gap (02:00 → 03:00) and returns both passes of a repeated fall-back hour, which
- * skipped or doubled a day. So step back twice (and up to an hour for DST slack), then walk forward.
+ * The instants whose local wall clock reads `wallMs`: one normally, two (earlier first) in a
+ * fall-back overlap, none in a spring-forward gap (then `shifted` is the instant after the gap,
+ * the wall time read with the offset before the transition).
  */
-function cronPrev(schedule: { expression: string; timezone: string }, before: Date): Date {
-  const back = CronExpressionParser.parse(schedule.expression, {
-    currentDate: before,
-    tz: schedule.timezone,
-  });
-  back.prev();
-  const twoBack = back.prev().toDate().getTime();
-  const anchor = new Date(twoBack - Math.min(3_600_000, before.getTime() - twoBack));
-  const forward = CronExpressionParser.parse(schedule.expression, {
-    currentDate: anchor,
-    tz: schedule.timezone,
-  });
-  let last = forward.next().toDate();
-  for (
-    let next = forward.next().toDate();
-    next.getTime() < before.getTime();
-    next = forward.next().toDate()
-  ) {
-    last = next;
+export function resolveWallClock(
+  wallMs: number,
+  timezone: string,
+): { instants: number[]; shifted: number | null } {
+  const offsets = new Set([
+    offsetMs(wallMs - DAY, timezone),
+    offsetMs(wallMs, timezone),
+    offsetMs(wallMs + DAY, timezone),
+  ]);
+  const instants = [...offsets]
+    .map((o) => wallMs - o)
+    .filter((t) => wallClockMs(t, timezone) === wallMs)
+    .sort((a, b) => a - b);
+  const unique = instants.filter((t, i) => i === 0 || t !== instants[i - 1]);
+  if (unique.length > 0) return { instants: unique, shifted: null };
+  return { instants: [], shifted: wallMs - Math.min(...offsets) };
+}
+
+/** True when the UTC offset changes within a few hours of `t`. */
+function nearTransition(t: number, timezone: string): boolean {
+  const o = offsetMs(t, timezone);
+  return (
+    offsetMs(t - DST_SLACK - HOUR, timezone) !== o || offsetMs(t + DST_SLACK + HOUR, timezone) !== o
+  );
+}
+
+export interface CronSpec {
+  expression: string;
+  timezone: string;
+}
+
+const followsRealTime = new Map<string, boolean>();
+
+/** Hour field "*": the schedule follows real time across DST instead of the wall clock. */
+function hourWildcard(expression: string): boolean {
+  let v = followsRealTime.get(expression);
+  if (v === undefined) {
+    v = CronExpressionParser.parse(expression, { tz: 'UTC' }).fields.hour.values.length === 24;
+    followsRealTime.set(expression, v);
   }
-  return last;
+  return v;
+}
+
+/** The instants a matching wall time fires at (see the rules above). */
+function firesOf(cron: CronSpec, wallMs: number, realTime: boolean): number[] {
+  if (cron.timezone === 'UTC') return [wallMs];
+  const { instants, shifted } = resolveWallClock(wallMs, cron.timezone);
+  if (shifted !== null) return [shifted];
+  return realTime ? instants : instants.slice(0, 1);
+}
+
+function wallIterator(cron: CronSpec, fromWallMs: number) {
+  return CronExpressionParser.parse(cron.expression, {
+    currentDate: new Date(fromWallMs),
+    tz: 'UTC',
+  });
+}
+
+/** First fire time strictly after `after`. */
+export function cronNext(cron: CronSpec, after: Date): Date {
+  const afterMs = after.getTime();
+  const realTime = hourWildcard(cron.expression);
+  const slack = cron.timezone !== 'UTC' && nearTransition(afterMs, cron.timezone) ? DST_SLACK : 0;
+  const walls = wallIterator(cron, wallClockMs(afterMs, cron.timezone) - slack - 60_000);
+  let best: number | null = null;
+  let stopAt = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 100_000; i++) {
+    const w = walls.next().getTime();
+    if (w > stopAt) break;
+    for (const t of firesOf(cron, w, realTime)) {
+      if (t > afterMs && (best === null || t < best)) best = t;
+    }
+    if (best !== null && stopAt === Number.POSITIVE_INFINITY) {
+      stopAt = w + (cron.timezone !== 'UTC' && nearTransition(best, cron.timezone) ? DST_SLACK : 0);
+    }
+  }
+  if (best === null)
+    throw new ScheduleError(
+      `cron "${cron.expression}" has no fire time after ${after.toISOString()}`,
+    );
+  return new Date(best);
+}
+
+/** Last fire time strictly before `before`. */
+export function cronPrev(cron: CronSpec, before: Date): Date {
+  const beforeMs = before.getTime();
+  const realTime = hourWildcard(cron.expression);
+  const slack = cron.timezone !== 'UTC' && nearTransition(beforeMs, cron.timezone) ? DST_SLACK : 0;
+  const walls = wallIterator(cron, wallClockMs(beforeMs, cron.timezone) + slack + 60_000);
+  let best: number | null = null;
+  let stopAt = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < 100_000; i++) {
+    const w = walls.prev().getTime();
+    if (w < stopAt) break;
+    for (const t of firesOf(cron, w, realTime)) {
+      if (t < beforeMs && (best === null || t > best)) best = t;
+    }
+    if (best !== null && stopAt === Number.NEGATIVE_INFINITY) {
+      stopAt = w - (cron.timezone !== 'UTC' && nearTransition(best, cron.timezone) ? DST_SLACK : 0);
+    }
+  }
+  if (best === null)
+    throw new ScheduleError(
+      `cron "${cron.expression}" has no fire time before ${before.toISOString()}`,
+    );
+  return new Date(best);
 }
 
 /** First fire time at or after `at`. */
-function cronAlignUp(schedule: { expression: string; timezone: string }, at: Date): Date {
-  return cronNext(schedule, new Date(at.getTime() - 1));
+export function cronAlignUp(cron: CronSpec, at: Date): Date {
+  return cronNext(cron, new Date(at.getTime() - 1));
 }
 
 /** Last fire time at or before `at`. */
-function cronAlignDown(schedule: { expression: string; timezone: string }, at: Date): Date {
-  return cronPrev(schedule, new Date(at.getTime() + 1));
+export function cronAlignDown(cron: CronSpec, at: Date): Date {
+  return cronPrev(cron, new Date(at.getTime() + 1));
 }
 
 export interface NextRunOptions {

@@ -7,8 +7,10 @@ import { type EnvironmentName, type TeamsFile, teamsFileSchema } from '@updraft/
 import { type DatabaseHandle, migrateDatabase, openDatabase } from '@updraft/db';
 import pino, { type Logger } from 'pino';
 import { parse } from 'yaml';
+import { setPool } from './pools.ts';
 import { EngineEvents, type EngineResources, systemClock } from './resources.ts';
 import { syncTeams } from './teams.ts';
+import { loadTimetablePlugins } from './timetables.ts';
 
 export interface LoggerOptions {
   level: string;
@@ -72,6 +74,8 @@ export interface OpenEngineOptions {
   teamsFile?: string | undefined;
   applicationName?: string;
   maxConnections?: number;
+  /** Timetable plugin modules (UPDRAFT_TIMETABLE_PLUGINS; docs/concepts/schedules.md). */
+  timetablePlugins?: readonly string[];
 }
 
 /** Removes the password from a database URL for logs. */
@@ -107,9 +111,13 @@ export async function openEngine(opts: OpenEngineOptions): Promise<EngineResourc
     events: new EngineEvents(),
     environment: opts.environment,
   };
+  if (opts.timetablePlugins && opts.timetablePlugins.length > 0) {
+    resources.timetables = await loadTimetablePlugins(opts.timetablePlugins);
+  }
   if (opts.teamsFile) {
     const teams = await loadTeamsFile(opts.teamsFile);
     await syncTeams(resources, teams.teams);
+    for (const pool of teams.pools) await setPool(database.db, pool);
   }
   return resources;
 }

@@ -27,6 +27,16 @@ export const envFields = {
   UPDRAFT_WORKER_POLL_MS: z.coerce.number().int().min(10).default(2000),
   UPDRAFT_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   UPDRAFT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** Comma-separated timetable plugin modules (docs/concepts/schedules.md). */
+  UPDRAFT_TIMETABLE_PLUGINS: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    ),
   /** A kubeconfig file: enables k8sPod tasks on workers. */
   KUBECONFIG: z
     .string()

@@ -3,6 +3,7 @@
  * logger, an in-process event bus and the environment name. Tests pass a fake clock.
  */
 import { EventEmitter } from 'node:events';
+import type { TimetableRegistry } from '@updraft/core/timetable';
 import type { DatabaseHandle } from '@updraft/db';
 import type { Logger } from 'pino';
 import type { StateChange } from './transitions.ts';
@@ -27,6 +28,8 @@ export interface EngineResources {
   events: EngineEvents;
   /** local | dev | qa | prod */
   environment: string;
+  /** Timetables DAGs may name (built-ins plus the deployment's own); default the built-ins. */
+  timetables?: TimetableRegistry;
 }
 
 /** NOTIFY channels. */

@@ -5,10 +5,16 @@
  * completion transaction share these, so downstream tasks are queued in the same transaction
  * that finishes their upstream.
  */
-import { decideRun } from '@updraft/core/decisions';
+import { deadlineFor } from '@updraft/core/callbacks';
+import { decideRun, type RunDecisions, type StateDecision } from '@updraft/core/decisions';
 import { type RunType, type TaskState, TERMINAL_TASK_STATES } from '@updraft/core/state';
 import { type Queryable, rowsOf, schema } from '@updraft/db';
 import { sql } from 'drizzle-orm';
+import { backfillRunsToStart } from './backfill.ts';
+import { requestCallbacks } from './callbacks.ts';
+import { expandMappedTasks } from './mapping.ts';
+import { loadPreviousRunStates } from './past.ts';
+import { type QueueOptions, queueScheduledInPools } from './pools.ts';
 import { CHANNELS } from './resources.ts';
 import { recordEvents, type StateChange, transitionRun, transitionTasks } from './transitions.ts';
 import type { LoadedVersion, VersionCache } from './versions.ts';
@@ -47,6 +53,7 @@ export async function createRun(
       triggeredBy: run.triggeredBy,
       note: run.note ?? null,
       queuedAt: now,
+      deadlineAt: deadlineFor(version.spec.deadline, { ...run, queuedAt: now }),
     })
     .returning({ id: schema.dagRuns.id });
   const runPk = row!.id;
@@ -58,6 +65,7 @@ export async function createRun(
       taskId: task.taskId,
       operator: task.type,
       pool: task.pool,
+      poolSlots: task.poolSlots ?? 1,
       maxRetries: task.retries,
       priorityWeight: version.priorities.get(task.taskId) ?? task.priorityWeight,
     })),
@@ -105,20 +113,25 @@ export async function startQueuedRuns(
   const [limits] = rowsOf<{ max_active_runs: number; is_paused: boolean; running: number }>(
     await tx.execute(sql`
       select d.max_active_runs, d.is_paused,
-        (select count(*)::int from dag_runs r where r.dag_id = d.dag_id and r.state = 'running') as running
+        (select count(*)::int from dag_runs r where r.dag_id = d.dag_id and r.state = 'running'
+          and r.backfill_id is null) as running
       from dags d where d.dag_id = ${dagId}`),
   );
   const total: AdvanceResult = { changes: [], queued: 0, runFinished: false };
   // A paused DAG starts nothing new: its queued runs wait until it is unpaused.
   if (!limits || limits.is_paused) return total;
+  // Scheduled and manual runs count against the DAG's max_active_runs; each backfill's runs
+  // against the backfill's own (backfill.ts).
   const room = limits.max_active_runs - limits.running;
-  if (room <= 0) return total;
-  const candidates = rowsOf<{ id: number }>(
-    await tx.execute(sql`
-      select id from dag_runs where dag_id = ${dagId} and state = 'queued'
+  const candidates =
+    room <= 0
+      ? []
+      : rowsOf<{ id: number }>(
+          await tx.execute(sql`
+      select id from dag_runs where dag_id = ${dagId} and state = 'queued' and backfill_id is null
       order by logical_date, id limit ${room} for update skip locked`),
-  );
-  for (const { id } of candidates) {
+        );
+  for (const { id } of [...candidates, ...(await backfillRunsToStart(tx, dagId))]) {
     const change = await transitionRun(tx, Number(id), 'running', {
       actor,
       reason: 'run started',
@@ -134,18 +147,25 @@ export async function startQueuedRuns(
   return total;
 }
 
-interface RunRow {
+/** The columns of a run advanceRun works with (see `lockedRow`). */
+export const RUN_ROW_COLUMNS = sql.raw(
+  'id, dag_id, run_id, state, dag_version_id, start_date, logical_date',
+);
+
+export interface RunRow {
   id: number;
   dag_id: string;
   run_id: string;
   state: string;
   dag_version_id: number;
   start_date: Date | string | null;
+  logical_date?: Date | string;
 }
 
 interface TiRow {
   id: number;
   task_id: string;
+  map_index: number;
   state: TaskState;
   next_attempt_at: Date | string | null;
 }
@@ -163,6 +183,8 @@ export async function advanceRun(
   now: Date,
   opts: {
     locked?: boolean;
+    /** The run's row as the caller read it while locking it (RUN_ROW_COLUMNS): saves a read. */
+    lockedRow?: RunRow;
     /** Record the decision time (the scheduler orders runs by it); default true. */
     touch?: boolean;
     /** NOTIFY workers about queued task instances; default true. */
@@ -170,13 +192,15 @@ export async function advanceRun(
   } = {},
 ): Promise<AdvanceResult> {
   const result: AdvanceResult = { changes: [], queued: 0, runFinished: false };
-  const [run] = rowsOf<RunRow>(
-    await tx.execute(
-      opts.locked
-        ? sql`select id, dag_id, run_id, state, dag_version_id, start_date from dag_runs where id = ${runPk}`
-        : sql`select id, dag_id, run_id, state, dag_version_id, start_date from dag_runs where id = ${runPk} for update`,
-    ),
-  );
+  const [run] = opts.lockedRow
+    ? [opts.lockedRow]
+    : rowsOf<RunRow>(
+        await tx.execute(
+          opts.locked
+            ? sql`select id, dag_id, run_id, state, dag_version_id, start_date, logical_date from dag_runs where id = ${runPk}`
+            : sql`select id, dag_id, run_id, state, dag_version_id, start_date, logical_date from dag_runs where id = ${runPk} for update`,
+        ),
+      );
   if (run?.state !== 'running') return result;
   const version = await versions.get(tx, Number(run.dag_version_id));
   const timeoutMs = version.spec.runTimeoutMs ?? null;
@@ -185,52 +209,42 @@ export async function advanceRun(
     run.start_date &&
     new Date(run.start_date).getTime() + timeoutMs <= now.getTime()
   ) {
-    return timeOutRun(tx, run, timeoutMs, actor, now);
-  }
-  const tis = rowsOf<TiRow>(
-    await tx.execute(
-      sql`select id, task_id, state, next_attempt_at from task_instances where dag_run_id = ${runPk} and map_index = -1`,
-    ),
-  );
-  const idOf = new Map(tis.map((ti) => [ti.task_id, Number(ti.id)]));
-  const decisions = decideRun(
-    version.spec.tasks,
-    tis.map((ti) => ({
-      taskId: ti.task_id,
-      state: ti.state,
-      nextAttemptAt: ti.next_attempt_at ? new Date(ti.next_attempt_at) : null,
-    })),
-    now,
-  );
-  for (const d of decisions.skip) {
-    result.changes.push(
-      ...(await transitionTasks(tx, [idOf.get(d.taskId)!], 'skipped', {
-        actor,
-        reason: d.reason,
-        set: [sql`end_date = ${now}`],
-      })),
+    const timedOut = await timeOutRun(tx, run, timeoutMs, actor, now);
+    // The run's on_failure callback; its tasks were stopped, not failed by a try: none of theirs.
+    await requestCallbacks(
+      tx,
+      versions,
+      timedOut.changes.filter((c) => c.entity === 'dag_run'),
+      { versionId: version.id },
     );
+    return timedOut;
   }
-  for (const d of decisions.upstreamFailed) {
-    result.changes.push(
-      ...(await transitionTasks(tx, [idOf.get(d.taskId)!], 'upstream_failed', {
-        actor,
-        reason: d.reason,
-        set: [sql`end_date = ${now}`],
-      })),
+  // Decide, apply, and expand mapped tasks whose dependencies are met; an expansion that ends a
+  // task (an empty list skips it, a too long one fails it) calls for another decision at once.
+  let decisions: RunDecisions;
+  let scheduledAny = false;
+  for (let pass = 0; ; pass++) {
+    const step = await decideAndApply(tx, version, run, actor, now);
+    decisions = step.decisions;
+    result.changes.push(...step.changes);
+    scheduledAny ||= decisions.schedule.length > 0;
+    if (decisions.expand.length === 0) break;
+    const expanded = await expandMappedTasks(
+      tx,
+      { id: runPk, dagId: run.dag_id },
+      version,
+      decisions.expand,
+      actor,
+      now,
     );
+    result.changes.push(...expanded.changes);
+    scheduledAny ||= expanded.scheduled > 0;
+    if (!expanded.ended || pass > version.spec.tasks.length) break;
   }
-  if (decisions.schedule.length > 0) {
-    result.changes.push(
-      ...(await transitionTasks(
-        tx,
-        decisions.schedule.map((d) => idOf.get(d.taskId)!),
-        'scheduled',
-        { actor, reason: 'dependencies met', set: [sql`next_attempt_at = null`] },
-      )),
-    );
+  if (scheduledAny) {
     const queued = await queueScheduled(tx, run.dag_id, actor, now, {
       notify: opts.notifyQueued ?? true,
+      versions,
     });
     result.changes.push(...queued);
     result.queued += queued.length;
@@ -254,6 +268,7 @@ export async function advanceRun(
       if (change) {
         result.changes.push(change);
         result.runFinished = true;
+        await requestCallbacks(tx, versions, [change], { versionId: version.id });
         await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${run.dag_id})`);
       }
     }
@@ -267,45 +282,98 @@ export async function advanceRun(
 }
 
 /**
- * Queues scheduled task instances of a DAG in priority order while fewer than max_active_tasks are
- * queued or running. Rows locked by another transaction are skipped, never waited for: whoever
- * holds them, or the next scheduler loop, queues them.
+ * One decision over every task instance of the run (all map indexes), applied: skips, upstream
+ * failures and newly scheduled instances. Expansion of mapped tasks is left to the caller.
+ * The previous run's states are loaded only when a pending task has depends_on_past.
+ */
+async function decideAndApply(
+  tx: Queryable,
+  version: LoadedVersion,
+  run: RunRow,
+  actor: string,
+  now: Date,
+): Promise<{ decisions: RunDecisions; changes: StateChange[] }> {
+  const tis = rowsOf<TiRow>(
+    await tx.execute(
+      sql`select id, task_id, map_index, state, next_attempt_at from task_instances where dag_run_id = ${run.id}`,
+    ),
+  );
+  const key = (taskId: string, mapIndex: number) => `${taskId}#${mapIndex}`;
+  const idOf = new Map(tis.map((ti) => [key(ti.task_id, Number(ti.map_index)), Number(ti.id)]));
+  const ids = (list: StateDecision[]) => list.map((d) => idOf.get(key(d.taskId, d.mapIndex))!);
+  const pending = new Set(tis.filter((ti) => ti.state === 'none').map((ti) => ti.task_id));
+  const previous =
+    run.logical_date === undefined
+      ? undefined
+      : await loadPreviousRunStates(
+          tx,
+          { id: Number(run.id), dagId: run.dag_id, logicalDate: new Date(run.logical_date) },
+          version.spec.tasks,
+          pending,
+        );
+  const decisions = decideRun(
+    version.spec.tasks,
+    tis.map((ti) => ({
+      taskId: ti.task_id,
+      mapIndex: Number(ti.map_index),
+      state: ti.state,
+      nextAttemptAt: ti.next_attempt_at ? new Date(ti.next_attempt_at) : null,
+    })),
+    now,
+    { previous },
+  );
+  const changes: StateChange[] = [];
+  // Held back by the previous run: say why on the task instance (written only when it changes).
+  for (const d of decisions.waiting) {
+    if (!/^(depends_on_past|wait_for_downstream):/.test(d.reason)) continue;
+    await tx.execute(sql`update task_instances set state_reason = ${d.reason}
+      where id = ${idOf.get(key(d.taskId, d.mapIndex))!} and state = 'none'
+        and state_reason is distinct from ${d.reason}`);
+  }
+  for (const d of decisions.skip) {
+    changes.push(
+      ...(await transitionTasks(tx, ids([d]), 'skipped', {
+        actor,
+        reason: d.reason,
+        set: [sql`end_date = ${now}`],
+      })),
+    );
+  }
+  for (const d of decisions.upstreamFailed) {
+    changes.push(
+      ...(await transitionTasks(tx, ids([d]), 'upstream_failed', {
+        actor,
+        reason: d.reason,
+        set: [sql`end_date = ${now}`],
+      })),
+    );
+  }
+  if (decisions.schedule.length > 0) {
+    changes.push(
+      ...(await transitionTasks(tx, ids(decisions.schedule), 'scheduled', {
+        actor,
+        reason: 'dependencies met',
+        set: [sql`next_attempt_at = null`],
+      })),
+    );
+  }
+  return { decisions, changes };
+}
+
+/**
+ * Queues scheduled task instances of a DAG in priority order within its pools' free slots,
+ * max_active_tasks, the per-run limit and per-task limits (see pools.ts). Rows locked by another
+ * transaction are skipped, never waited for: whoever holds them, or the next scheduler loop,
+ * queues them.
  */
 export async function queueScheduled(
   tx: Queryable,
   dagId: string,
   actor: string,
   now: Date,
-  opts: { notify?: boolean } = {},
+  opts: QueueOptions = {},
 ): Promise<StateChange[]> {
-  await lockDag(tx, dagId);
-  const [limits] = rowsOf<{ max_active_tasks: number; is_paused: boolean; active: number }>(
-    await tx.execute(sql`
-      select d.max_active_tasks, d.is_paused,
-        (select count(*)::int from task_instances t where t.dag_id = d.dag_id and t.state in ('queued', 'running')) as active
-      from dags d where d.dag_id = ${dagId}`),
-  );
-  // Pausing stops new task instances from being queued; running ones finish.
-  if (!limits || limits.is_paused) return [];
-  const room = limits.max_active_tasks - limits.active;
-  if (room <= 0) return [];
-  const candidates = rowsOf<{ id: number }>(
-    await tx.execute(sql`
-      select t.id from task_instances t join dag_runs r on r.id = t.dag_run_id
-      where t.dag_id = ${dagId} and t.state = 'scheduled' and r.state = 'running'
-      order by t.priority_weight desc, r.logical_date, t.id
-      limit ${room} for update of t skip locked`),
-  );
-  const changes = await transitionTasks(
-    tx,
-    candidates.map((c) => Number(c.id)),
-    'queued',
-    { actor, reason: 'slot available', from: ['scheduled'], set: [sql`queued_at = ${now}`] },
-  );
-  if (changes.length > 0 && (opts.notify ?? true)) {
-    await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
-  }
-  return changes;
+  return queueScheduledInPools(tx, dagId, actor, now, opts);
 }
 
 /**
@@ -328,12 +396,17 @@ export async function reconcileFinishedRun(
   const version = await versions.get(tx, Number(run.dag_version_id));
   const tis = rowsOf<TiRow>(
     await tx.execute(
-      sql`select id, task_id, state, next_attempt_at from task_instances where dag_run_id = ${runPk} and map_index = -1`,
+      sql`select id, task_id, map_index, state, next_attempt_at from task_instances where dag_run_id = ${runPk}`,
     ),
   );
   const decisions = decideRun(
     version.spec.tasks,
-    tis.map((ti) => ({ taskId: ti.task_id, state: ti.state, nextAttemptAt: null })),
+    tis.map((ti) => ({
+      taskId: ti.task_id,
+      mapIndex: Number(ti.map_index),
+      state: ti.state,
+      nextAttemptAt: null,
+    })),
     now,
   );
   if (!decisions.finalRunState || decisions.finalRunState === run.state) return [];

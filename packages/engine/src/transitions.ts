@@ -50,16 +50,6 @@ const PRE_EXECUTION: ReadonlySet<string> = new Set([
   'deferred',
 ]);
 
-interface ChangedTaskRow {
-  id: number;
-  dag_id: string;
-  run_id: string;
-  task_id: string;
-  map_index: number;
-  try_number: number;
-  from_state: string;
-}
-
 /**
  * Moves the given task instances to `to` where that is legal; returns the changes applied. Rows in
  * another state are left alone: losing a race is normal, not an error.
@@ -71,7 +61,46 @@ export async function transitionTasks(
   opts: TaskTransitionOptions,
 ): Promise<StateChange[]> {
   if (ids.length === 0) return [];
-  const legal = taskPredecessors(to).filter((s) => !opts.from || opts.from.includes(s));
+  const legal = legalFrom(to, opts);
+  if (legal.length === 0) return [];
+  const rows = await transitionSelected(
+    tx,
+    sql`select id, state from task_instances
+      where id in (${inList(ids)}) and state in (${inList(legal)})
+        ${opts.where ? sql`and ${opts.where}` : sql``}
+      for update`,
+    to,
+    opts,
+  );
+  return rows.map((r) => r.change);
+}
+
+function legalFrom(to: TaskState, opts: Pick<TaskTransitionOptions, 'from'>): TaskState[] {
+  return taskPredecessors(to).filter((s) => !opts.from || opts.from.includes(s));
+}
+
+const inList = (values: readonly (string | number)[]) =>
+  sql.join(
+    values.map((v) => sql`${v}`),
+    sql`, `,
+  );
+
+/**
+ * The same transition for the rows a query selects and locks (`old`: at least `id` and `state`,
+ * e.g. a claim's `… for update skip locked` with its order and limit), in one statement. Only rows
+ * in a legal predecessor state change. Each returned row carries the change and the columns of
+ * `old` (their values before the update), so a caller needs no second read. `alsoCtes` are more
+ * data-modifying CTEs of the same statement (they can use `old` and `changed`).
+ */
+export async function transitionSelected<
+  Old extends Record<string, unknown> = Record<string, unknown>,
+>(
+  tx: Queryable,
+  selectOld: SQL,
+  to: TaskState,
+  opts: Omit<TaskTransitionOptions, 'where'> & { alsoCtes?: SQL },
+): Promise<{ change: StateChange; old: Old }[]> {
+  const legal = legalFrom(to, opts);
   if (legal.length === 0) return [];
   const assignments = [
     sql`state = ${to}`,
@@ -79,48 +108,46 @@ export async function transitionTasks(
     sql`state_reason = ${opts.reason ?? null}`,
     ...(opts.set ?? []),
   ];
-  const inList = (values: readonly (string | number)[]) =>
-    sql.join(
-      values.map((v) => sql`${v}`),
-      sql`, `,
-    );
   const preExecution = inList([...PRE_EXECUTION]);
   // One round trip: lock, update and append the event rows in the same statement.
   const result = await tx.execute(sql`
-    with old as (
-      select id, state from task_instances
-      where id in (${inList(ids)}) and state in (${inList(legal)})
-        ${opts.where ? sql`and ${opts.where}` : sql``}
-      for update
-    ), changed as (
+    with old as (${selectOld}), changed as (
       update task_instances t set ${sql.join(assignments, sql`, `)}
       from old where t.id = old.id and old.state in (${inList(legal)})
       returning t.id, t.dag_id, t.run_id, t.task_id, t.map_index,
-        case when old.state in (${preExecution}) and ${to} <> 'running' then t.try_number + 1
+        case when old.state in (${preExecution}) and ${to} <> 'running'
+          and not (t.resume_try or t.rescheduled) then t.try_number + 1
           else t.try_number end as try_number,
         old.state as from_state
     ), logged as (
       insert into events (entity, dag_id, run_id, task_id, map_index, try_number, from_state, to_state, actor, reason)
       select 'task_instance', dag_id, run_id, task_id, map_index, try_number, from_state, ${to}, ${opts.actor}, ${opts.reason ?? null}
       from changed
-    )
-    select * from changed`);
-  const changes = rowsOf<ChangedTaskRow>(result).map(
-    (r): StateChange => ({
-      entity: 'task_instance',
-      id: Number(r.id),
-      dagId: r.dag_id,
-      runId: r.run_id,
-      taskId: r.task_id,
-      mapIndex: r.map_index,
-      tryNumber: r.try_number,
-      from: r.from_state,
-      to,
-      actor: opts.actor,
-      reason: opts.reason ?? null,
-    }),
-  );
-  return changes;
+    )${opts.alsoCtes ? sql`, ${opts.alsoCtes}` : sql``}
+    select changed.id as "__id", changed.dag_id as "__dag_id", changed.run_id as "__run_id",
+      changed.task_id as "__task_id", changed.map_index as "__map_index",
+      changed.try_number as "__try_number", changed.from_state as "__from_state", old.*
+    from changed join old on old.id = changed.id`);
+  return rowsOf<Record<string, unknown>>(result).map((r) => {
+    const old: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(r)) if (!k.startsWith('__')) old[k] = v;
+    return {
+      change: {
+        entity: 'task_instance',
+        id: Number(r.__id),
+        dagId: r.__dag_id as string,
+        runId: r.__run_id as string,
+        taskId: r.__task_id as string,
+        mapIndex: Number(r.__map_index),
+        tryNumber: Number(r.__try_number),
+        from: r.__from_state as string,
+        to,
+        actor: opts.actor,
+        reason: opts.reason ?? null,
+      },
+      old: old as Old,
+    };
+  });
 }
 
 export async function transitionRun(

@@ -221,7 +221,7 @@ tasks:
     [
       'a task without a kind',
       'id: r\nteam: t\ntasks:\n  - id: x\n',
-      /task "x".*exactly one of "shell", "http" or "k8sPod"/,
+      /task "x".*exactly one of "shell", "http", "k8sPod"/,
     ],
     [
       'an unknown upstream',

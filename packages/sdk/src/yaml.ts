@@ -15,11 +15,24 @@
  */
 import { DagValidationError, TRIGGER_RULES, WEIGHT_RULES } from '@updraft/core/dag';
 import { paramRuleSchema } from '@updraft/core/params';
+import { scheduleInputSchema, type TimetableInput } from '@updraft/core/timetable';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { type CommonTaskOptions, Dag, type DagOptions, param, type Task } from './index.ts';
+import { yamlHttpJob, yamlSensor } from './sensors.ts';
+import { buildYamlGraph, yamlExpandSchema, yamlGroupSchema } from './yaml-groups.ts';
 
 const duration = z.union([z.string(), z.number()]);
+/** A webhook callback: { http: { url, method, headers, timeout } } (url/headers may use "${VAR}"). */
+const yamlCallback = z.strictObject({
+  http: z.strictObject({
+    url: z.string().min(1),
+    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    timeout: duration.optional(),
+  }),
+});
+const yamlCallbacks = z.union([yamlCallback, z.array(yamlCallback)]).optional();
 const taskDefaults = {
   retries: z.number().int().min(0).optional(),
   retryDelay: duration.optional(),
@@ -30,6 +43,15 @@ const taskDefaults = {
   priorityWeight: z.number().int().optional(),
   weightRule: z.enum(WEIGHT_RULES).optional(),
   pool: z.string().optional(),
+  dependsOnPast: z.boolean().optional(),
+  waitForDownstream: z.boolean().optional(),
+  poolSlots: z.number().int().min(1).optional(),
+  maxActiveTisPerDag: z.number().int().positive().optional(),
+  maxActiveTisPerDagrun: z.number().int().positive().optional(),
+  onSuccess: yamlCallbacks,
+  onFailure: yamlCallbacks,
+  onRetry: yamlCallbacks,
+  onSkipped: yamlCallbacks,
 };
 
 const yamlTaskSchema = z
@@ -49,11 +71,25 @@ const yamlTaskSchema = z
       .optional(),
     http: z.record(z.string(), z.unknown()).optional(),
     k8sPod: z.record(z.string(), z.unknown()).optional(),
+    /** A sensor: { kind: externalTask | http | sql | file, …, mode, pokeInterval, timeout } (sensors.ts). */
+    sensor: z.record(z.string(), z.unknown()).optional(),
+    /** An external job over HTTP: { start, status, mode, pollInterval, timeout } (sensors.ts). */
+    httpJob: z.record(z.string(), z.unknown()).optional(),
+    /** Dynamic task mapping: { items: [...] } or { task: upstream_id }, with maxLength. */
+    expand: yamlExpandSchema.optional(),
+    /** `latestOnly: true`: a latest-only task (docs/concepts/latest-only.md). */
+    latestOnly: z.literal(true).optional(),
     ...taskDefaults,
   })
-  .refine((t) => [t.shell, t.http, t.k8sPod].filter((x) => x !== undefined).length === 1, {
-    message: 'a task needs exactly one of "shell", "http" or "k8sPod"',
-  });
+  .refine(
+    (t) =>
+      [t.shell, t.http, t.k8sPod, t.latestOnly, t.sensor, t.httpJob].filter((x) => x !== undefined)
+        .length === 1,
+    {
+      message:
+        'a task needs exactly one of "shell", "http", "k8sPod", "latestOnly", "sensor" or "httpJob"',
+    },
+  );
 
 const dateLike = z.union([z.string(), z.date()]);
 const yamlDagSchema = z.strictObject({
@@ -61,18 +97,34 @@ const yamlDagSchema = z.strictObject({
   team: z.string(),
   description: z.string().optional(),
   tags: z.array(z.string()).optional(),
-  schedule: z.string().nullable().optional(),
+  schedule: scheduleInputSchema.optional(),
+  /** A timetable by name and params (docs/concepts/schedules.md). */
+  timetable: z
+    .strictObject({ name: z.string(), params: z.record(z.string(), z.unknown()).optional() })
+    .optional(),
   timezone: z.string().optional(),
   startDate: dateLike.optional(),
   endDate: dateLike.optional(),
   catchup: z.boolean().optional(),
   maxActiveRuns: z.number().int().positive().optional(),
   maxActiveTasks: z.number().int().positive().optional(),
+  maxActiveTasksPerRun: z.number().int().positive().optional(),
+  onSuccess: yamlCallbacks,
+  onFailure: yamlCallbacks,
+  deadline: z
+    .strictObject({
+      after: duration,
+      reference: z.enum(['data_interval_end', 'logical_date', 'queued_at']).optional(),
+      callback: z.union([yamlCallback, z.array(yamlCallback)]),
+    })
+    .optional(),
   params: z.record(z.string(), z.unknown()).optional(),
   /** Rules for params (type, enum, minimum, maximum, minLength, maxLength, pattern, required). */
   paramRules: z.record(z.string(), paramRuleSchema).optional(),
   defaults: z.strictObject(taskDefaults).optional(),
-  tasks: z.array(yamlTaskSchema).min(1),
+  tasks: z.array(yamlTaskSchema).default([]),
+  /** Task groups, each with its tasks and nested groups (yaml-groups.ts). */
+  groups: z.array(yamlGroupSchema(yamlTaskSchema, z.strictObject(taskDefaults))).optional(),
 });
 
 /** Parses a YAML DAG file into a Dag. Errors name the file, the DAG, the task and the field. */
@@ -113,12 +165,17 @@ export function dagFromYaml(text: string, fileloc: string): Dag {
     ...(spec.description !== undefined && { description: spec.description }),
     ...(spec.tags && { tags: spec.tags }),
     ...(spec.schedule !== undefined && { schedule: spec.schedule }),
+    ...(spec.timetable && { timetable: spec.timetable as TimetableInput }),
     ...(spec.timezone && { timezone: spec.timezone }),
     ...(spec.startDate !== undefined && { startDate: spec.startDate }),
     ...(spec.endDate !== undefined && { endDate: spec.endDate }),
     ...(spec.catchup !== undefined && { catchup: spec.catchup }),
     ...(spec.maxActiveRuns && { maxActiveRuns: spec.maxActiveRuns }),
     ...(spec.maxActiveTasks && { maxActiveTasks: spec.maxActiveTasks }),
+    ...(spec.maxActiveTasksPerRun && { maxActiveTasksPerRun: spec.maxActiveTasksPerRun }),
+    ...(spec.onSuccess && { onSuccess: spec.onSuccess as never }),
+    ...(spec.onFailure && { onFailure: spec.onFailure as never }),
+    ...(spec.deadline && { deadline: spec.deadline as never }),
     ...((spec.params || spec.paramRules) && {
       params: {
         ...spec.params,
@@ -137,8 +194,19 @@ export function dagFromYaml(text: string, fileloc: string): Dag {
   };
   const d = new Dag(options);
   const created = new Map<string, Task>();
-  for (const t of spec.tasks) {
-    const { id, upstream: _upstream, shell, http, k8sPod, ...common } = t;
+  const add = (t: (typeof spec.tasks)[number]): Task | undefined => {
+    const {
+      id,
+      upstream: _upstream,
+      expand: _expand,
+      shell,
+      http,
+      k8sPod,
+      latestOnly,
+      sensor,
+      httpJob,
+      ...common
+    } = t;
     const opts = common as CommonTaskOptions;
     if (shell !== undefined) {
       const config = typeof shell === 'string' ? { command: shell } : shell;
@@ -147,27 +215,20 @@ export function dagFromYaml(text: string, fileloc: string): Dag {
       created.set(id, d.task(id, 'http', { method: 'GET', responseAs: 'json', ...http }, opts));
     } else if (k8sPod !== undefined) {
       created.set(id, d.task(id, 'k8sPod', k8sPod, opts));
+    } else if (latestOnly) {
+      created.set(id, d.latestOnly(id, opts));
+    } else if (sensor !== undefined) {
+      created.set(id, yamlSensor(d.sensor, spec.id, id, sensor, opts));
+    } else if (httpJob !== undefined) {
+      created.set(
+        id,
+        yamlHttpJob(spec.id, id, httpJob, opts, (i, type, o, config) => d.task(i, type, config, o)),
+      );
     }
-  }
-  for (const t of spec.tasks) {
-    for (const up of t.upstream ?? []) {
-      const upstream = created.get(up);
-      if (!upstream) {
-        throw new DagValidationError(
-          [
-            {
-              dagId: spec.id,
-              taskId: t.id,
-              field: 'upstream',
-              message: `unknown upstream task "${up}"`,
-            },
-          ],
-          fileloc,
-        );
-      }
-      created.get(t.id)!.after(upstream);
-    }
-  }
+    return created.get(id);
+  };
+  // Top-level tasks, task groups, upstream and expand (yaml-groups.ts).
+  buildYamlGraph(d, spec, add, fileloc);
   // Validate now so a broken file is reported at load time.
   d.toSpec({ fileloc });
   return d;

@@ -4,12 +4,14 @@ import { NotFoundError } from '@updraft/core/errors';
 import { RUN_STATES, TASK_STATES } from '@updraft/core/state';
 import { schema } from '@updraft/db';
 import type { Operations } from '@updraft/engine';
-import { and, asc, count, desc, eq, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, type SQL, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { ApiDeps } from '../app.ts';
+import { pageTotal } from '../paging.ts';
 import { dagJson, eventJson, importErrorJson, runJson, taskInstanceJson } from '../serialize.ts';
 import { jsonBody, query } from '../validate.ts';
+import { affectedJson } from './manual.ts';
 
 const page = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -33,12 +35,17 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   }
 
   async function requireRun(dagId: string, runId: string) {
-    await requireDag(dagId);
     const [run] = await db
       .select()
       .from(schema.dagRuns)
-      .where(and(eq(schema.dagRuns.dagId, dagId), eq(schema.dagRuns.runId, runId)));
-    if (!run) throw new NotFoundError(`DAG "${dagId}" has no run "${runId}"`);
+      .where(
+        and(eq(schema.dagRuns.dagId, dagIdParam.parse(dagId)), eq(schema.dagRuns.runId, runId)),
+      );
+    if (!run) {
+      // A run implies its DAG; only a miss needs to tell which of the two is unknown.
+      await requireDag(dagId);
+      throw new NotFoundError(`DAG "${dagId}" has no run "${runId}"`);
+    }
     return run;
   }
 
@@ -110,8 +117,14 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
           retry_delay_ms: t.retryDelayMs,
           timeout_ms: t.timeoutMs,
           pool: t.pool,
+          pool_slots: t.poolSlots ?? 1,
           priority_weight: t.priorityWeight,
           doc: t.doc,
+          // Stored specs from before these fields existed lack them.
+          group: t.group ?? null,
+          is_mapped: Boolean(t.expand),
+          depends_on_past: t.dependsOnPast ?? false,
+          wait_for_downstream: t.waitForDownstream ?? false,
         }));
       }
     }
@@ -170,24 +183,23 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   });
 
   app.get('/dags/:dagId/dagRuns', async (c) => {
-    const dagId = c.req.param('dagId');
-    await requireDag(dagId);
+    const dagId = dagIdParam.parse(c.req.param('dagId'));
     const q = query(c, page.extend({ state: z.enum(RUN_STATES).optional() }));
     const filter = and(
       eq(schema.dagRuns.dagId, dagId),
       q.state ? eq(schema.dagRuns.state, q.state) : undefined,
     );
-    const [rows, [total]] = await Promise.all([
-      db
-        .select()
-        .from(schema.dagRuns)
-        .where(filter)
-        .orderBy(desc(schema.dagRuns.logicalDate), desc(schema.dagRuns.id))
-        .limit(q.limit)
-        .offset(q.offset),
-      db.select({ n: count() }).from(schema.dagRuns).where(filter),
-    ]);
-    return c.json({ dag_runs: rows.map(runJson), total_entries: total?.n ?? 0 });
+    const rows = await db
+      .select()
+      .from(schema.dagRuns)
+      .where(filter)
+      .orderBy(desc(schema.dagRuns.logicalDate), desc(schema.dagRuns.id))
+      .limit(q.limit)
+      .offset(q.offset);
+    // Runs imply the DAG exists; an empty page has to check (404 for an unknown DAG).
+    if (rows.length === 0) await requireDag(dagId);
+    const total = await pageTotal(db, sql`from ${schema.dagRuns} where ${filter}`, q, rows.length);
+    return c.json({ dag_runs: rows.map(runJson), ...total });
   });
 
   app.get('/dags/:dagId/dagRuns/:runId', async (c) => {
@@ -201,20 +213,24 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
       eq(schema.taskInstances.dagRunId, run.id),
       q.state ? eq(schema.taskInstances.state, q.state) : undefined,
     );
-    const [rows, [total]] = await Promise.all([
-      db
-        .select()
-        .from(schema.taskInstances)
-        .where(filter)
-        .orderBy(asc(schema.taskInstances.id))
-        .limit(q.limit)
-        .offset(q.offset),
-      db.select({ n: count() }).from(schema.taskInstances).where(filter),
-    ]);
-    return c.json({ task_instances: rows.map(taskInstanceJson), total_entries: total?.n ?? 0 });
+    const rows = await db
+      .select()
+      .from(schema.taskInstances)
+      .where(filter)
+      .orderBy(asc(schema.taskInstances.id))
+      .limit(q.limit)
+      .offset(q.offset);
+    const total = await pageTotal(
+      db,
+      sql`from ${schema.taskInstances} where ${filter}`,
+      q,
+      rows.length,
+    );
+    return c.json({ task_instances: rows.map(taskInstanceJson), ...total });
   });
 
-  async function requireTaskInstance(dagId: string, runId: string, taskId: string) {
+  /** A task instance; `mapIndex` names one instance of a mapped task (-1: not mapped). */
+  async function requireTaskInstance(dagId: string, runId: string, taskId: string, mapIndex = -1) {
     const run = await requireRun(dagId, runId);
     const [ti] = await db
       .select()
@@ -223,12 +239,24 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
         and(
           eq(schema.taskInstances.dagRunId, run.id),
           eq(schema.taskInstances.taskId, taskId),
-          eq(schema.taskInstances.mapIndex, -1),
+          eq(schema.taskInstances.mapIndex, mapIndex),
         ),
       );
-    if (!ti) throw new NotFoundError(`run "${runId}" of DAG "${dagId}" has no task "${taskId}"`);
+    if (!ti)
+      throw new NotFoundError(
+        `run "${runId}" of DAG "${dagId}" has no task "${taskId}"${mapIndex === -1 ? '' : ` with map index ${mapIndex}`}`,
+      );
     return ti;
   }
+
+  /** One instance of a mapped task (Airflow's /taskInstances/{task_id}/{map_index}). */
+  app.get('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/:mapIndex', async (c) => {
+    const { dagId, runId, taskId } = c.req.param();
+    const mapIndex = z.coerce.number().int().min(-1).safeParse(c.req.param('mapIndex'));
+    if (!mapIndex.success)
+      return c.json({ error: 'invalid', message: 'map index must be an integer >= -1' }, 400);
+    return c.json(taskInstanceJson(await requireTaskInstance(dagId, runId, taskId, mapIndex.data)));
+  });
 
   app.get('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId', async (c) => {
     return c.json(
@@ -245,7 +273,26 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   app.patch('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId', async (c) => {
     const { dagId, runId, taskId } = c.req.param();
     await requireTaskInstance(dagId, runId, taskId);
-    const body = await jsonBody(c, z.strictObject({ new_state: z.enum(['success', 'failed']) }));
+    const body = await jsonBody(
+      c,
+      z.strictObject({
+        new_state: z.enum(['success', 'failed']),
+        include_upstream: z.boolean().default(false),
+        include_downstream: z.boolean().default(false),
+        dry_run: z.boolean().default(false),
+      }),
+    );
+    if (body.include_upstream || body.include_downstream || body.dry_run) {
+      // Airflow 3: with upstream/downstream (or a dry run) the answer lists every affected instance.
+      const affected = await deps.ops.markTaskInstances(dagId, runId, [taskId], {
+        state: body.new_state,
+        upstream: body.include_upstream,
+        downstream: body.include_downstream,
+        dryRun: body.dry_run,
+        actor: actor(),
+      });
+      return c.json(affectedJson(dagId, runId, affected));
+    }
     await deps.ops.markTaskInstance(dagId, runId, taskId, body.new_state, actor());
     return c.json(taskInstanceJson(await requireTaskInstance(dagId, runId, taskId)));
   });
@@ -255,7 +302,15 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
     const tryNumber = z.coerce.number().int().min(1).safeParse(c.req.param('tryNumber'));
     if (!tryNumber.success)
       return c.json({ error: 'invalid', message: 'try number must be a positive integer' }, 400);
-    const ti = await requireTaskInstance(dagId, runId, taskId);
+    // ?map_index=i: the log of one instance of a mapped task.
+    const mapIndex = z.coerce
+      .number()
+      .int()
+      .min(-1)
+      .safeParse(c.req.query('map_index') ?? -1);
+    if (!mapIndex.success)
+      return c.json({ error: 'invalid', message: 'map_index must be an integer >= -1' }, 400);
+    const ti = await requireTaskInstance(dagId, runId, taskId, mapIndex.data);
     if (tryNumber.data > Math.max(ti.tryNumber, 1)) {
       throw new NotFoundError(
         `task "${taskId}" has had ${ti.tryNumber} tries; there is no try ${tryNumber.data}`,
@@ -291,13 +346,19 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
         dag_run_id: z.string().min(1),
         task_ids: z.array(z.string().min(1)).min(1).optional(),
         only_failed: z.boolean().default(false),
+        only_running: z.boolean().default(false),
         include_downstream: z.boolean().default(false),
+        include_upstream: z.boolean().default(false),
+        dry_run: z.boolean().default(false),
       }),
     );
     const { cleared } = await deps.ops.clearTaskInstances(dagId, body.dag_run_id, {
       actor: actor(),
       onlyFailed: body.only_failed,
+      onlyRunning: body.only_running,
       downstream: body.include_downstream,
+      upstream: body.include_upstream,
+      dryRun: body.dry_run,
       ...(body.task_ids && { taskIds: body.task_ids }),
     });
     return c.json({

@@ -57,6 +57,16 @@ export const taskInstances = pgTable(
      * job's handle, a sensor's progress. Cleared when a new try starts.
      */
     nextKwargs: jsonb('next_kwargs').$type<Record<string, unknown>>(),
+    /**
+     * The try was rescheduled (up_for_reschedule): the next claim continues it — same try number,
+     * XComs and next_kwargs kept — as a new attempt (not an adoption, see resume_try).
+     */
+    rescheduled: boolean('rescheduled').notNull().default(false),
+    /**
+     * Start of the first attempt of the first try since the last clear: a sensor's timeout counts
+     * from here across retries, as in Airflow.
+     */
+    firstTryStartedAt: timestamp('first_try_started_at', { withTimezone: true }),
     /** Why the task instance is in its state (failure reason, skip reason). */
     stateReason: text('state_reason'),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),

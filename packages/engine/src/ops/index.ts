@@ -6,15 +6,26 @@
 import { randomBytes } from 'node:crypto';
 import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors';
 import { paramIssues } from '@updraft/core/params';
-import { manualRunInterval, parseSchedule } from '@updraft/core/schedule';
 import { TERMINAL_TASK_STATES } from '@updraft/core/state';
+import { timetableOf } from '@updraft/core/timetable';
 import { databaseError, type Queryable, rowsOf, schema } from '@updraft/db';
 import { and, eq, inArray, sql } from 'drizzle-orm';
+import { resetMappedTasks } from '../mapping.ts';
 import { refreshNextRun } from '../processor/index.ts';
 import type { EngineResources } from '../resources.ts';
 import { advanceRun, createRun, reconcileFinishedRun, startQueuedRuns } from '../runs.ts';
+import { timetablesOf } from '../timetables.ts';
 import { type StateChange, transitionRun, transitionTasks } from '../transitions.ts';
 import { VersionCache } from '../versions.ts';
+import {
+  type AffectedTaskInstance,
+  type MarkOptions,
+  markRun,
+  markTaskInstances,
+  withRelatives,
+} from './manual.ts';
+
+export type { AffectedTaskInstance, MarkOptions } from './manual.ts';
 
 export interface TriggerOptions {
   conf?: Record<string, unknown>;
@@ -62,8 +73,7 @@ export class Operations {
             { issues: problems },
           );
         }
-        const interval = manualRunInterval(
-          parseSchedule(version.spec.schedule, version.spec.timezone),
+        const interval = timetableOf(version.spec, timetablesOf(this.#r)).manualRunInterval(
           logicalDate,
         );
         const created = await createRun(
@@ -117,7 +127,7 @@ export class Operations {
       if (!paused && dag.latestVersionId != null) {
         // Unpausing recomputes the next interval (catchup decides whether missed ones run).
         const version = await this.#versions.get(tx, dag.latestVersionId);
-        await refreshNextRun(tx, version.spec, this.#r.clock.now());
+        await refreshNextRun(tx, version.spec, this.#r.clock.now(), this.#r.timetables);
         return (await startQueuedRuns(tx, this.#versions, dagId, actor, this.#r.clock.now()))
           .changes;
       }
@@ -135,7 +145,18 @@ export class Operations {
   async clearTaskInstances(
     dagId: string,
     runId: string,
-    opts: { taskIds?: string[]; onlyFailed?: boolean; downstream?: boolean; actor: string },
+    opts: {
+      taskIds?: string[];
+      onlyFailed?: boolean;
+      downstream?: boolean;
+      /** Also clear everything upstream of the given tasks (Airflow's -u). */
+      upstream?: boolean;
+      /** Only running task instances (Airflow's only_running / -r). */
+      onlyRunning?: boolean;
+      /** Say what would be cleared; change nothing. */
+      dryRun?: boolean;
+      actor: string;
+    },
   ): Promise<{ cleared: string[] }> {
     const now = this.#r.clock.now();
     const out = await this.#r.database.db.transaction(async (tx) => {
@@ -153,20 +174,7 @@ export class Operations {
           `DAG "${dagId}" has no task ${unknown.map((t) => `"${t}"`).join(', ')}`,
           { taskIds: unknown },
         );
-      if (opts.downstream) {
-        const all = new Set(targets);
-        let grew = true;
-        while (grew) {
-          grew = false;
-          for (const task of version.spec.tasks) {
-            if (!all.has(task.taskId) && task.upstream.some((u) => all.has(u))) {
-              all.add(task.taskId);
-              grew = true;
-            }
-          }
-        }
-        targets = [...all];
-      }
+      targets = withRelatives(version.spec.tasks, targets, opts);
       const tis = await tx
         .select({
           id: schema.taskInstances.id,
@@ -179,18 +187,28 @@ export class Operations {
             eq(schema.taskInstances.dagRunId, Number(run.id)),
             inArray(schema.taskInstances.taskId, targets),
           ),
-        );
+        )
+        // Locked: a state read here must still hold when it is changed below (a waiting sensor
+        // can be claimed in between; a claim skips locked rows).
+        .for('update');
       const selected = tis.filter(
-        (ti) => !opts.onlyFailed || ti.state === 'failed' || ti.state === 'upstream_failed',
+        (ti) =>
+          (!opts.onlyFailed || ti.state === 'failed' || ti.state === 'upstream_failed') &&
+          (!opts.onlyRunning || ti.state === 'running'),
       );
+      if (opts.dryRun) return { changes: [], cleared: [...new Set(selected.map((t) => t.taskId))] };
       const finished = selected.filter(
         (ti) =>
           TERMINAL_TASK_STATES.has(ti.state) ||
           ti.state === 'up_for_retry' ||
+          ti.state === 'up_for_reschedule' ||
           ti.state === 'scheduled' ||
           ti.state === 'queued',
       );
       const running = selected.filter((ti) => ti.state === 'running');
+      // A mapped task cleared as a whole goes back to one unexpanded instance (mapping.ts); with
+      // onlyFailed, just its failed map indexes run again.
+      if (!opts.onlyFailed) await resetMappedTasks(tx, Number(run.id), version, targets);
       const reason = `cleared by ${opts.actor}`;
       const changes: StateChange[] = [
         ...(await transitionTasks(
@@ -202,6 +220,9 @@ export class Operations {
             reason,
             set: [
               sql`next_attempt_at = null`,
+              // A cleared sensor starts over: a new try, and its timeout counts from it.
+              sql`rescheduled = false`,
+              sql`first_try_started_at = null`,
               sql`end_date = null`,
               sql`start_date = null`,
               sql`worker_id = null`,
@@ -212,7 +233,7 @@ export class Operations {
           tx,
           running.map((t) => t.id),
           'restarting',
-          { actor: opts.actor, reason },
+          { actor: opts.actor, reason, set: [sql`first_try_started_at = null`] },
         )),
       ];
       if (run.state === 'success' || run.state === 'failed') {
@@ -232,10 +253,27 @@ export class Operations {
           ).changes,
         );
       }
-      return { changes, cleared: selected.map((t) => t.taskId) };
+      return { changes, cleared: [...new Set(selected.map((t) => t.taskId))] };
     });
     this.#emit(out.changes);
     return { cleared: out.cleared };
+  }
+
+  /** Marks task instances and, if asked, their upstream/downstream ones (ops/manual.ts). */
+  async markTaskInstances(
+    dagId: string,
+    runId: string,
+    taskIds: readonly string[],
+    opts: MarkOptions,
+  ): Promise<AffectedTaskInstance[]> {
+    const out = await markTaskInstances(this.#r, this.#versions, dagId, runId, taskIds, opts);
+    this.#emit(out.changes);
+    return out.affected;
+  }
+
+  /** Marks a whole run success or failed (ops/manual.ts). */
+  async markRun(dagId: string, runId: string, state: 'success' | 'failed', actor: string) {
+    this.#emit(await markRun(this.#r, dagId, runId, state, actor));
   }
 
   /** Marks a task instance success or failed by hand (Airflow's "mark success/failed"). */
@@ -245,19 +283,32 @@ export class Operations {
     taskId: string,
     state: 'success' | 'failed',
     actor: string,
+    /** One instance of a mapped task; by default every instance of the task. */
+    mapIndex?: number,
   ): Promise<void> {
     const changes = await this.#r.database.db.transaction(async (tx) => {
-      const [ti] = rowsOf<{ id: number; dag_run_id: number; state: string }>(
+      const tis = rowsOf<{ id: number; dag_run_id: number; state: string }>(
         await tx.execute(sql`select t.id, t.dag_run_id, t.state from task_instances t
-          where t.dag_id = ${dagId} and t.run_id = ${runId} and t.task_id = ${taskId} and t.map_index = -1`),
+          where t.dag_id = ${dagId} and t.run_id = ${runId} and t.task_id = ${taskId}
+            ${mapIndex === undefined ? sql`` : sql`and t.map_index = ${mapIndex}`}
+          order by t.map_index`),
       );
-      if (!ti) throw new NotFoundError(`DAG "${dagId}" run "${runId}" has no task "${taskId}"`);
+      const ti = tis[0];
+      if (!ti)
+        throw new NotFoundError(
+          `DAG "${dagId}" run "${runId}" has no task "${taskId}"${mapIndex === undefined ? '' : ` with map index ${mapIndex}`}`,
+        );
       await tx.execute(sql`select id from dag_runs where id = ${ti.dag_run_id} for update`);
-      const changed = await transitionTasks(tx, [Number(ti.id)], state, {
-        actor,
-        reason: `marked ${state} by ${actor}`,
-        set: [sql`end_date = now()`],
-      });
+      const changed = await transitionTasks(
+        tx,
+        tis.map((t) => Number(t.id)),
+        state,
+        {
+          actor,
+          reason: `marked ${state} by ${actor}`,
+          set: [sql`end_date = now()`],
+        },
+      );
       if (changed.length === 0)
         throw new ConflictError(`task "${taskId}" is ${ti.state} and cannot be marked ${state}`);
       const now = this.#r.clock.now();

@@ -1,16 +1,23 @@
 /**
  * The DAG processor: finds DAG files in a folder, parses the changed ones in a worker thread, and
- * records the results — DAGs, new immutable versions, and import errors — one file per
- * transaction, so one broken file never affects another.
+ * records the results — DAGs, new immutable versions, and import errors — many files per
+ * transaction (record.ts); a batch that fails falls back to one file per transaction, so one broken
+ * file never affects another.
  */
 import { relative } from 'node:path';
 import { type DagSpec, dagVersionHash } from '@updraft/core/dag';
-import { nextRunInfo, parseSchedule } from '@updraft/core/schedule';
+import type { TimetableRegistry } from '@updraft/core/timetable';
 import { type Queryable, rowsOf, schema } from '@updraft/db';
 import { and, eq, sql } from 'drizzle-orm';
 import type { EngineResources } from '../resources.ts';
+import { checkTimetables, nextAutomatedRun, timetablesOf } from '../timetables.ts';
 import { type FileStamp, findDagFiles } from './load.ts';
 import { type ParseMessage, parseDagFiles } from './parse.ts';
+import { type FailedFile, type FileOutcome, type ParsedFile, recordBatch } from './record.ts';
+
+/** Files (and DAGs) recorded per transaction. */
+const BATCH_FILES = 100;
+const BATCH_SPECS = 500;
 
 export { findDagFiles, isDagFileName, loadDagFile } from './load.ts';
 export { type ParseMessage, parseDagFiles } from './parse.ts';
@@ -20,6 +27,8 @@ export interface DagProcessorOptions {
   /** New DAGs start paused (Airflow's dags_are_paused_at_creation). */
   pauseNewDags: boolean;
   parseTimeoutMs?: number;
+  /** Files recorded per transaction (default 100; 1 records each file on its own). */
+  recordBatchSize?: number;
 }
 
 export interface SyncReport {
@@ -63,21 +72,46 @@ export class DagProcessor {
       importErrors: 0,
       removedFiles: 0,
     };
-    const results =
-      changed.length > 0 ? await parseDagFiles(changed, this.#opts.parseTimeoutMs ?? 30_000) : [];
-    for (const result of results) {
-      try {
-        const outcome = await this.#record(result);
-        report.dags += outcome.dags;
-        report.newVersions += outcome.newVersions;
-        report.importErrors += outcome.importError ? 1 : 0;
-        this.#seen.set(result.fileloc, files.get(result.fileloc)!);
-      } catch (error) {
-        // Recording one file failed (e.g. the database blipped): log it and retry next sync.
-        this.#r.logger.error(
-          { err: error, fileloc: this.#display(result.fileloc) },
-          'failed to record DAG file',
-        );
+    const results = checkTimetables(
+      changed.length > 0 ? await parseDagFiles(changed, this.#opts.parseTimeoutMs ?? 30_000) : [],
+      timetablesOf(this.#r),
+    );
+    const recorded = (fileloc: string, outcome: FileOutcome) => {
+      report.dags += outcome.dags;
+      report.newVersions += outcome.newVersions;
+      report.importErrors += outcome.importError ? 1 : 0;
+      this.#seen.set(fileloc, files.get(fileloc)!);
+    };
+    for (let i = 0; i < results.length; ) {
+      // Many files per transaction (a fixed number of statements each); a batch that cannot be
+      // recorded at once falls back to one transaction per file.
+      const batch: ParseMessage[] = [];
+      let specs = 0;
+      while (
+        i < results.length &&
+        batch.length < (this.#opts.recordBatchSize ?? BATCH_FILES) &&
+        specs < BATCH_SPECS
+      ) {
+        const result = results[i++]!;
+        batch.push(result);
+        specs += result.kind === 'ok' ? result.specs.length : 0;
+      }
+      const outcomes = batch.length > 1 ? await this.#recordBatch(batch) : null;
+      for (const result of batch) {
+        const outcome = outcomes?.get(result.fileloc);
+        if (outcome) {
+          recorded(result.fileloc, outcome);
+          continue;
+        }
+        try {
+          recorded(result.fileloc, await this.#record(result));
+        } catch (error) {
+          // Recording one file failed (e.g. the database blipped): log it and retry next sync.
+          this.#r.logger.error(
+            { err: error, fileloc: this.#display(result.fileloc) },
+            'failed to record DAG file',
+          );
+        }
       }
     }
     // On the first sync, files recorded by an earlier process but deleted since are removed too.
@@ -116,9 +150,34 @@ export class DagProcessor {
     });
   }
 
-  async #record(
-    result: ParseMessage,
-  ): Promise<{ dags: number; newVersions: number; importError: boolean }> {
+  /** Records a batch in one transaction; null when it must be recorded file by file. */
+  async #recordBatch(batch: ParseMessage[]): Promise<Map<string, FileOutcome> | null> {
+    const parsed = batch.filter((r): r is ParsedFile => r.kind === 'ok');
+    const failed = batch.filter((r): r is FailedFile => r.kind === 'error');
+    try {
+      const outcomes = await this.#r.database.db.transaction((tx) =>
+        recordBatch(tx, parsed, failed, {
+          pauseNewDags: this.#opts.pauseNewDags,
+          now: this.#r.clock.now(),
+          timetables: timetablesOf(this.#r),
+        }),
+      );
+      if (outcomes) {
+        for (const f of failed) {
+          this.#r.logger.warn(
+            { fileloc: this.#display(f.fileloc), error: f.message },
+            'DAG import error',
+          );
+        }
+      }
+      return outcomes;
+    } catch (error) {
+      this.#r.logger.debug({ err: error }, 'recording a batch of DAG files failed; one by one');
+      return null;
+    }
+  }
+
+  async #record(result: ParseMessage): Promise<FileOutcome> {
     const { db } = this.#r.database;
     if (result.kind === 'error') {
       this.#r.logger.warn(
@@ -144,6 +203,7 @@ export class DagProcessor {
           result,
           this.#opts.pauseNewDags,
           this.#r.clock.now(),
+          timetablesOf(this.#r),
         ))
           ? 1
           : 0;
@@ -214,6 +274,7 @@ async function upsertDag(
   file: { fileloc: string; sourceHash: string },
   pauseNewDags: boolean,
   now: Date,
+  timetables?: TimetableRegistry,
 ): Promise<boolean> {
   const contentHash = dagVersionHash(spec, file.sourceHash);
   const fields = {
@@ -273,30 +334,21 @@ async function upsertDag(
     .update(schema.dags)
     .set({ latestVersionId: versionId })
     .where(eq(schema.dags.dagId, spec.dagId));
-  await refreshNextRun(tx, spec, now);
+  await refreshNextRun(tx, spec, now, timetables);
   return !known;
 }
 
 /** Stores when the scheduler should next look at this DAG (a hint; runs are decided at creation). */
 export async function refreshNextRun(
   tx: Queryable,
-  spec: Pick<DagSpec, 'dagId' | 'schedule' | 'timezone' | 'startDate' | 'endDate' | 'catchup'>,
+  spec: Pick<
+    DagSpec,
+    'dagId' | 'schedule' | 'timezone' | 'startDate' | 'endDate' | 'catchup' | 'timetable'
+  >,
   now: Date,
+  timetables?: TimetableRegistry,
 ): Promise<void> {
-  const schedule = parseSchedule(spec.schedule, spec.timezone);
-  const [last] = rowsOf<{ data_interval_start: Date | string; data_interval_end: Date | string }>(
-    await tx.execute(sql`select data_interval_start, data_interval_end from dag_runs
-      where dag_id = ${spec.dagId} and run_type = 'scheduled' order by logical_date desc limit 1`),
-  );
-  const info = nextRunInfo(schedule, {
-    startDate: spec.startDate ? new Date(spec.startDate) : null,
-    endDate: spec.endDate ? new Date(spec.endDate) : null,
-    catchup: spec.catchup,
-    lastInterval: last
-      ? { start: new Date(last.data_interval_start), end: new Date(last.data_interval_end) }
-      : null,
-    now,
-  });
+  const info = await nextAutomatedRun(tx, spec, now, timetables);
   await tx
     .update(schema.dags)
     .set({

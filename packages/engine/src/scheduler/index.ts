@@ -12,13 +12,17 @@
 import { hostname } from 'node:os';
 import type { DagSpec } from '@updraft/core/dag';
 import { retryDelay } from '@updraft/core/decisions';
-import { nextRunInfo, parseSchedule } from '@updraft/core/schedule';
 import { databaseError, rowsOf, schema } from '@updraft/db';
 import { sql } from 'drizzle-orm';
+import { completeBackfills } from '../backfill.ts';
+import { requestCallbacks } from '../callbacks.ts';
+import { checkDeadlines } from '../deadlines.ts';
+import { queueWaitingPools } from '../pools.ts';
 import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts';
 import { refreshNextRun } from '../processor/index.ts';
 import { CHANNELS, type EngineResources } from '../resources.ts';
-import { advanceRun, createRun, queueScheduled, startQueuedRuns } from '../runs.ts';
+import { advanceRun, createRun, startQueuedRuns } from '../runs.ts';
+import { nextAutomatedRun, timetablesOf } from '../timetables.ts';
 import { type StateChange, transitionTasks } from '../transitions.ts';
 import { VersionCache } from '../versions.ts';
 
@@ -56,6 +60,7 @@ export class Scheduler {
   readonly #adoptableOperators: ReadonlySet<string>;
   #running = false;
   #wake: (() => void) | null = null;
+  #wakeIn: ((ms: number) => void) | null = null;
   #loop: Promise<void> | null = null;
   #unlisten: (() => Promise<void>) | null = null;
   #lastPassAt: Date | null = null;
@@ -67,7 +72,7 @@ export class Scheduler {
     this.#loopIntervalMs = opts.loopIntervalMs ?? 1000;
     this.#zombieThresholdMs = opts.zombieThresholdMs ?? 60_000;
     this.#batchSize = opts.batchSize ?? 200;
-    this.#adoptableOperators = new Set(opts.adoptableOperators ?? ['k8sPod']);
+    this.#adoptableOperators = new Set(opts.adoptableOperators ?? ['k8sPod', 'httpJob']);
   }
 
   get lastPassAt(): Date | null {
@@ -86,10 +91,17 @@ export class Scheduler {
     };
     await this.#step(report, () => this.#createScheduledRuns(report));
     await this.#step(report, () => this.#startQueuedRuns(report));
+    await this.#step(report, async () => {
+      await completeBackfills(this.#r.database.db, this.#r.clock.now());
+    });
     await this.#step(report, () => this.#advanceDirtyRuns(report));
+    await this.#step(report, () => this.#advanceDueAttempts(report));
     await this.#step(report, () => this.#advanceRunningRuns(report));
     await this.#step(report, () => this.#queueLeftovers(report));
     await this.#step(report, () => this.#reapZombies(report));
+    await this.#step(report, async () => {
+      this.#emit(await checkDeadlines(this.#r, this.id));
+    });
     this.#lastPassAt = this.#r.clock.now();
     return report;
   }
@@ -129,14 +141,15 @@ export class Scheduler {
           const spec = version.spec;
           const [active] = rowsOf<{ n: number }>(
             await tx.execute(
-              sql`select count(*)::int as n from dag_runs where dag_id = ${dagId} and state in ('queued', 'running')`,
+              // Backfill runs count against their backfill's own limit (backfill.ts).
+              sql`select count(*)::int as n from dag_runs where dag_id = ${dagId} and state in ('queued', 'running') and backfill_id is null`,
             ),
           );
           // Like Airflow, no new scheduled run while max_active_runs are active; try again later.
           if ((active?.n ?? 0) >= dag.max_active_runs) return 0;
           const info = await this.#nextInterval(tx, spec, now);
           if (!info || info.runAfter.getTime() > now.getTime()) {
-            await refreshNextRun(tx, spec, now);
+            await refreshNextRun(tx, spec, now, this.#r.timetables);
             return 0;
           }
           await createRun(
@@ -154,7 +167,7 @@ export class Scheduler {
             },
             now,
           );
-          await refreshNextRun(tx, spec, now);
+          await refreshNextRun(tx, spec, now, this.#r.timetables);
           return 1;
         });
         report.runsCreated += created;
@@ -168,20 +181,9 @@ export class Scheduler {
     }
   }
 
-  async #nextInterval(tx: Parameters<typeof refreshNextRun>[0], spec: DagSpec, now: Date) {
-    const [last] = rowsOf<{ data_interval_start: Date | string; data_interval_end: Date | string }>(
-      await tx.execute(sql`select data_interval_start, data_interval_end from dag_runs
-        where dag_id = ${spec.dagId} and run_type = 'scheduled' order by logical_date desc limit 1`),
-    );
-    return nextRunInfo(parseSchedule(spec.schedule, spec.timezone), {
-      startDate: spec.startDate ? new Date(spec.startDate) : null,
-      endDate: spec.endDate ? new Date(spec.endDate) : null,
-      catchup: spec.catchup,
-      lastInterval: last
-        ? { start: new Date(last.data_interval_start), end: new Date(last.data_interval_end) }
-        : null,
-      now,
-    });
+  /** The DAG's next automated run from its timetable (timetables.ts). */
+  #nextInterval(tx: Parameters<typeof refreshNextRun>[0], spec: DagSpec, now: Date) {
+    return nextAutomatedRun(tx, spec, now, timetablesOf(this.#r));
   }
 
   async #startQueuedRuns(report: PassReport): Promise<void> {
@@ -214,6 +216,41 @@ export class Scheduler {
     this.#dirtyRuns.clear();
     const skipped = await this.#advanceRuns(runs, report);
     for (const id of skipped) this.#dirtyRuns.add(id);
+  }
+
+  /**
+   * Runs with a retry or a reschedule (sensor check, job poll) that is due now, found through the
+   * retry index: advanced every pass, so a due attempt never waits behind a large batch of runs.
+   */
+  async #advanceDueAttempts(report: PassReport): Promise<void> {
+    const runs = rowsOf<{ dag_run_id: number }>(
+      await this.#r.database.db.execute(sql`select distinct dag_run_id from task_instances
+        where state in ('up_for_retry', 'up_for_reschedule') and next_attempt_at <= ${this.#r.clock.now()}
+        limit ${this.#batchSize}`),
+    );
+    if (runs.length > 0)
+      await this.#advanceRuns(
+        runs.map((r) => Number(r.dag_run_id)),
+        report,
+      );
+  }
+
+  /** Time until the next pass: the loop interval, or less when a retry or reschedule is due sooner. */
+  async #untilNextDue(): Promise<number> {
+    try {
+      // Only future ones: an overdue attempt the last pass could not schedule (its run is not
+      // running) must not make the loop spin.
+      const now = this.#r.clock.now();
+      const [row] = rowsOf<{ due: Date | string | null }>(
+        await this.#r.database.db.execute(sql`select min(next_attempt_at) as due from task_instances
+          where state in ('up_for_retry', 'up_for_reschedule') and next_attempt_at > ${now}`),
+      );
+      if (!row?.due) return this.#loopIntervalMs;
+      const ms = new Date(row.due).getTime() - now.getTime();
+      return Math.max(10, Math.min(this.#loopIntervalMs, ms));
+    } catch {
+      return this.#loopIntervalMs;
+    }
   }
 
   async #advanceRunningRuns(report: PassReport): Promise<void> {
@@ -261,24 +298,19 @@ export class Scheduler {
   }
 
   async #queueLeftovers(report: PassReport): Promise<void> {
-    const { db } = this.#r.database;
-    const dagIds = rowsOf<{ dag_id: string }>(
-      await db.execute(
-        sql`select distinct dag_id from task_instances where state = 'scheduled' limit ${this.#batchSize}`,
-      ),
-    );
-    for (const { dag_id: dagId } of dagIds) {
-      try {
-        const changes = await db.transaction((tx) =>
-          queueScheduled(tx, dagId, this.id, this.#r.clock.now()),
-        );
-        report.tasksQueued += changes.length;
-        this.#emit(changes);
-      } catch (error) {
+    // Pool by pool, in priority order across DAGs (pools.ts).
+    const changes = await queueWaitingPools(
+      this.#r.database.db,
+      this.id,
+      () => this.#r.clock.now(),
+      this.#versions,
+      (error, pool) => {
         report.errors++;
-        this.#r.logger.error({ err: error, dagId }, 'could not queue task instances');
-      }
-    }
+        this.#r.logger.error({ err: error, pool }, 'could not queue task instances');
+      },
+    );
+    report.tasksQueued += changes.length;
+    this.#emit(changes);
   }
 
   /**
@@ -363,6 +395,7 @@ export class Scheduler {
           }
           if (changes.length > 0) {
             report.zombies++;
+            await requestCallbacks(tx, this.#versions, changes);
             this.#r.logger.warn(
               { dagId: z.dag_id, runId: z.run_id, taskId: z.task_id, worker: z.worker_id },
               reason,
@@ -397,7 +430,10 @@ export class Scheduler {
     this.#unlisten = await this.#r.database.listen(CHANNELS.scheduler, (payload) => {
       // "run:<id>": a completion could not advance its run (another held it); do it first.
       if (payload.startsWith('run:')) this.#dirtyRuns.add(Number(payload.slice(4)));
-      this.#wake?.();
+      // "due:<ms>": a reschedule (sensor check, job poll) is due in <ms>: end the sleep by then,
+      // without an extra pass now. During a pass it is found by #untilNextDue.
+      if (payload.startsWith('due:')) this.#wakeIn?.(Number(payload.slice(4)));
+      else this.#wake?.();
     });
     this.#r.logger.info(
       { scheduler: this.id, environment: this.#r.environment },
@@ -417,14 +453,23 @@ export class Scheduler {
           );
         }
         if (!this.#running) break;
+        const sleepMs = this.#dirtyRuns.size > 0 ? 10 : await this.#untilNextDue();
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, this.#dirtyRuns.size > 0 ? 10 : this.#loopIntervalMs);
+          let timer = setTimeout(resolve, sleepMs);
+          let endsAt = Date.now() + sleepMs;
           this.#wake = () => {
             clearTimeout(timer);
             resolve();
           };
+          this.#wakeIn = (ms) => {
+            if (!(ms >= 0) || Date.now() + ms >= endsAt) return;
+            clearTimeout(timer);
+            timer = setTimeout(resolve, ms);
+            endsAt = Date.now() + ms;
+          };
         });
         this.#wake = null;
+        this.#wakeIn = null;
       }
     })();
   }

@@ -7,6 +7,7 @@
 import { templateContext } from '@updraft/core/template';
 import { schema } from '@updraft/db';
 import { eq } from 'drizzle-orm';
+import { mappedItemFields } from '../mapping.ts';
 import type { EngineResources } from '../resources.ts';
 import { VersionCache } from '../versions.ts';
 import { createFunctionExecutor, DagFileCache } from './executors/function.ts';
@@ -57,19 +58,26 @@ export async function runFunctionTaskHere(
     mapIndex: ti.mapIndex,
     tryNumber: opts.tryNumber,
     resumed: false,
+    carried: null,
+    rescheduleCount: 0,
+    firstStartedAt: new Date(),
+    firstTryStartedAt: new Date(),
     task,
     version,
-    template: templateContext({
-      dagId: run.dagId,
-      runId: run.runId,
-      taskId: ti.taskId,
-      tryNumber: opts.tryNumber,
-      logicalDate: run.logicalDate,
-      dataIntervalStart: run.dataIntervalStart,
-      dataIntervalEnd: run.dataIntervalEnd,
-      params: version.spec.params,
-      conf: run.conf,
-    }),
+    template: {
+      ...templateContext({
+        dagId: run.dagId,
+        runId: run.runId,
+        taskId: ti.taskId,
+        tryNumber: opts.tryNumber,
+        logicalDate: run.logicalDate,
+        dataIntervalStart: run.dataIntervalStart,
+        dataIntervalEnd: run.dataIntervalEnd,
+        params: version.spec.params,
+        conf: run.conf,
+      }),
+      ...(await mappedItemFields(db, run.id, run.dagId, task, ti.mapIndex)),
+    },
     signal: new AbortController().signal,
     log: opts.log,
     pullXcom: (taskId, key) => readXcom(db, run.id, taskId, key),

@@ -12,20 +12,32 @@ import { functionConfigSchema, type TaskSpec, type TaskType } from '@updraft/cor
 import { retryDelay } from '@updraft/core/decisions';
 import { assertNever } from '@updraft/core/errors';
 import { templateContext } from '@updraft/core/template';
-import { rowsOf, schema, type Tx } from '@updraft/db';
+import { type Queryable, rowsOf, schema, type Tx } from '@updraft/db';
 import { eq, sql } from 'drizzle-orm';
+import { CallbackRunner, type CallbackRunnerOptions, requestCallbacks } from '../callbacks.ts';
+import { isLatestOnly, latestOnlyExecutor } from '../latest-only.ts';
+import { mappedItemFields } from '../mapping.ts';
+import { releasePoolSlot } from '../pools.ts';
 import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts';
 import { CHANNELS, type EngineResources } from '../resources.ts';
-import { advanceRun } from '../runs.ts';
-import { type StateChange, transitionTasks } from '../transitions.ts';
+import { advanceRun, RUN_ROW_COLUMNS, type RunRow } from '../runs.ts';
+import { type StateChange, transitionSelected, transitionTasks } from '../transitions.ts';
 import { type LoadedVersion, VersionCache } from '../versions.ts';
 import { createFunctionExecutor, DagFileCache } from './executors/function.ts';
 import { runHttpTask } from './executors/http.ts';
+import { createHttpJobExecutor } from './executors/http-job.ts';
+import { createSensorExecutor } from './executors/sensor.ts';
 import { runShellTask } from './executors/shell.ts';
-import { type Executor, type RunInfo, TaskFailure } from './executors/types.ts';
+import { type Executor, type RunInfo, TaskFailure, TaskSkipped } from './executors/types.ts';
 import { readXcom, writeXcom } from './xcom.ts';
 
-export { type ExecutionContext, type Executor, TaskFailure } from './executors/types.ts';
+export {
+  type ExecutionContext,
+  type Executor,
+  type RescheduleRequest,
+  TaskFailure,
+  TaskSkipped,
+} from './executors/types.ts';
 
 export interface WorkerOptions {
   id?: string;
@@ -54,6 +66,13 @@ export interface WorkerOptions {
    * grace period are handed over (the same try continues on another worker) instead of stopped.
    */
   adoptableOperators?: readonly string[];
+  /**
+   * Environment that sensors and HTTP jobs read secrets from (`${VAR}` in headers, a SQL sensor's
+   * connEnv); default process.env. The worker's own configuration is never readable by tasks.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Running callback requests (callbacks.ts) in this worker; false to leave them to others. */
+  callbacks?: Omit<CallbackRunnerOptions, 'id' | 'files' | 'versions'> | false;
 }
 
 interface Claimed {
@@ -68,15 +87,33 @@ interface Claimed {
   /** This claim adopts a try whose previous worker was lost. */
   resumed: boolean;
   operator: string;
+  /** Reschedules (sensors, external jobs): see ExecutionContext. */
+  carried: Record<string, unknown> | null;
+  rescheduleCount: number;
+  firstStartedAt: Date;
+  firstTryStartedAt: Date;
 }
 
 type Outcome =
   | { kind: 'success'; result: unknown; skip: string[]; skippedBy: string | null }
   | { kind: 'failure'; reason: string; retryable: boolean }
   /** The task instance was changed by someone else (cleared, marked): drop this try's result. */
-  | { kind: 'superseded'; reason: string };
+  | { kind: 'superseded'; reason: string }
+  /** The attempt ends, the try continues at `at` (up_for_reschedule). */
+  | { kind: 'reschedule'; at: Date; state: Record<string, unknown> }
+  | { kind: 'skipped'; reason: string };
 
 class Superseded extends Error {}
+/** Carries an executor's reschedule request to the outcome (see classifyFailure). */
+class Rescheduled extends Error {
+  readonly at: Date;
+  readonly state: Record<string, unknown>;
+  constructor(at: Date, state: Record<string, unknown>) {
+    super(`rescheduled to ${at.toISOString()}`);
+    this.at = at;
+    this.state = state;
+  }
+}
 class TimedOut extends Error {}
 class ShuttingDown extends Error {}
 /**
@@ -102,6 +139,7 @@ export class Worker {
   readonly #executors: Partial<Record<TaskType, Executor>>;
   readonly #adoptableOperators: ReadonlySet<string>;
   readonly #taskPods: WorkerOptions['taskPods'];
+  readonly #callbackRunner: CallbackRunner | null;
   readonly #inFlight = new Map<
     number,
     { claimed: Claimed; abort: AbortController; done: Promise<void> }
@@ -126,12 +164,29 @@ export class Worker {
     this.#shutdownGraceMs = opts.shutdownGraceMs ?? 30_000;
     this.#maxResultBytes = opts.maxResultBytes ?? 48 * 1024;
     this.#logFlushIntervalMs = opts.logFlushIntervalMs ?? 1000;
-    this.#adoptableOperators = new Set(opts.adoptableOperators ?? ['k8sPod']);
+    // httpJob: a lost worker's try is continued (same Idempotency-Key), not started again.
+    this.#adoptableOperators = new Set(opts.adoptableOperators ?? ['k8sPod', 'httpJob']);
     this.#taskPods = opts.taskPods;
+    this.#callbackRunner =
+      opts.callbacks === false
+        ? null
+        : new CallbackRunner(resources, {
+            ...opts.callbacks,
+            id: this.id,
+            files: this.#files,
+            versions: this.#versions,
+          });
     this.#executors = {
       shell: runShellTask,
       http: runHttpTask,
       function: createFunctionExecutor(this.#files),
+      sensor: createSensorExecutor({
+        clock: resources.clock,
+        db: resources.database.db,
+        files: this.#files,
+        env: opts.env ?? process.env,
+      }),
+      httpJob: createHttpJobExecutor({ clock: resources.clock, env: opts.env ?? process.env }),
       ...opts.executors,
     };
   }
@@ -155,6 +210,7 @@ export class Worker {
       'worker started',
     );
     this.#loop = this.#claimLoop();
+    await this.#callbackRunner?.start();
   }
 
   /** Stops claiming, lets running tasks finish within the grace period, then aborts the rest. */
@@ -186,6 +242,7 @@ export class Worker {
       }
       await Promise.all([...this.#inFlight.values()].map((p) => p.done));
     }
+    await this.#callbackRunner?.stop();
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     this.#running = false;
@@ -235,54 +292,66 @@ export class Worker {
   }
 
   async #claim(limit: number): Promise<Claimed[]> {
-    return this.#r.database.db.transaction((tx) => this.#claimIn(tx, limit));
+    // One statement: atomic without a transaction (saves begin and commit round trips).
+    return this.#claimIn(this.#r.database.db, limit);
   }
 
-  /** Claims up to `limit` queued task instances inside the caller's transaction. */
-  async #claimIn(tx: Tx, limit: number): Promise<Claimed[]> {
+  /**
+   * Claims up to `limit` queued task instances: one statement (select … for update skip locked,
+   * the transition to running with its events, and clearing an earlier try's XComs), so it needs
+   * no transaction of its own; inside the caller's transaction on a hand-off.
+   */
+  async #claimIn(tx: Queryable, limit: number): Promise<Claimed[]> {
     const now = this.#r.clock.now();
-    const picked = rowsOf<{
-      id: number;
+    // The old values: whether the try continues (adopted or rescheduled) is decided before the update.
+    const claimed = await transitionSelected<{
       dag_run_id: number;
       max_retries: number;
       operator: string;
       resume_try: boolean;
+      rescheduled: boolean;
+      reschedule_count: number;
+      next_kwargs: string | null;
+      first_started_at: Date | string | null;
+      first_try_started_at: Date | string | null;
     }>(
-      await tx.execute(sql`select id, dag_run_id, max_retries, operator, resume_try from task_instances
-        where state = 'queued'
-        order by priority_weight desc, queued_at, id limit ${limit} for update skip locked`),
-    );
-    if (picked.length === 0) return [];
-    const changes = await transitionTasks(
       tx,
-      picked.map((p) => Number(p.id)),
+      sql`select id, state, dag_run_id, max_retries, operator, resume_try, rescheduled, reschedule_count,
+          next_kwargs::text as next_kwargs, first_started_at, first_try_started_at from task_instances
+        where state = 'queued'
+        order by priority_weight desc, queued_at, id limit ${limit} for update skip locked`,
       'running',
       {
         actor: this.id,
         from: ['queued'],
-        // An adopted try keeps its number (and its pod); anything else starts a new try.
+        // An adopted or rescheduled try keeps its number (and its pod, XComs and carried state);
+        // anything else starts a new try (reschedules are not tries, as in Airflow).
         set: [
-          sql`try_number = case when t.resume_try then t.try_number else t.try_number + 1 end`,
+          sql`try_number = case when t.resume_try or t.rescheduled then t.try_number else t.try_number + 1 end`,
+          sql`first_started_at = case when t.resume_try or t.rescheduled then coalesce(t.first_started_at, ${now}) else ${now} end`,
+          sql`first_try_started_at = coalesce(t.first_try_started_at, ${now})`,
+          sql`reschedule_count = case when t.resume_try or t.rescheduled then t.reschedule_count else 0 end`,
+          sql`next_kwargs = case when t.resume_try or t.rescheduled then t.next_kwargs else null end`,
           sql`resume_try = false`,
+          sql`rescheduled = false`,
           sql`worker_id = ${this.id}`,
           sql`start_date = ${now}`,
           sql`heartbeat_at = ${now}`,
           sql`end_date = null`,
           sql`duration_ms = null`,
         ],
+        // A new try starts clean: results of an earlier try are cleared (an adopted try keeps its own).
+        alsoCtes: sql`cleared as (
+          delete from xcoms x using changed c join old o on o.id = c.id
+          where x.task_instance_id = c.id and c.try_number > 1
+            and not (o.resume_try or o.rescheduled))`,
       },
     );
-    const byId = new Map(picked.map((p) => [Number(p.id), p]));
-    // A new try starts clean: results of an earlier try are cleared (an adopted try keeps its own).
-    const retried = changes.filter((c) => !byId.get(c.id)!.resume_try && (c.tryNumber ?? 1) > 1);
-    if (retried.length > 0) {
-      await tx.execute(
-        sql`delete from xcoms where task_instance_id in (${sql.join(
-          retried.map((c) => sql`${c.id}`),
-          sql`, `,
-        )})`,
-      );
-    }
+    if (claimed.length === 0) return [];
+    const changes = claimed.map((c) => c.change);
+    const byId = new Map(claimed.map((c) => [c.change.id, c.old]));
+    const continues = (p: { resume_try: boolean; rescheduled: boolean }) =>
+      p.resume_try || p.rescheduled;
     this.#r.events.emit('stateChanges', changes);
     return changes.map((c) => {
       const p = byId.get(c.id)!;
@@ -297,6 +366,10 @@ export class Worker {
         maxRetries: p.max_retries,
         operator: p.operator,
         resumed: p.resume_try,
+        carried: continues(p) && p.next_kwargs ? JSON.parse(p.next_kwargs) : null,
+        rescheduleCount: continues(p) ? Number(p.reschedule_count) : 0,
+        firstStartedAt: continues(p) && p.first_started_at ? new Date(p.first_started_at) : now,
+        firstTryStartedAt: p.first_try_started_at ? new Date(p.first_try_started_at) : now,
       };
     });
   }
@@ -391,32 +464,41 @@ export class Worker {
             )
           : undefined;
       try {
-        const { result } = await executor({
+        const { result, reschedule } = await executor({
           run: runInfo,
           taskInstanceId: claimed.id,
           taskId: claimed.taskId,
           mapIndex: claimed.mapIndex,
           tryNumber: claimed.tryNumber,
           resumed: claimed.resumed,
+          carried: claimed.carried,
+          rescheduleCount: claimed.rescheduleCount,
+          firstStartedAt: claimed.firstStartedAt,
+          firstTryStartedAt: claimed.firstTryStartedAt,
           task,
           version,
-          template: templateContext({
-            dagId: run.dagId,
-            runId: run.runId,
-            taskId: claimed.taskId,
-            tryNumber: claimed.tryNumber,
-            logicalDate: run.logicalDate,
-            dataIntervalStart: run.dataIntervalStart,
-            dataIntervalEnd: run.dataIntervalEnd,
-            params: version.spec.params,
-            conf: run.conf,
-          }),
+          template: {
+            ...templateContext({
+              dagId: run.dagId,
+              runId: run.runId,
+              taskId: claimed.taskId,
+              tryNumber: claimed.tryNumber,
+              logicalDate: run.logicalDate,
+              dataIntervalStart: run.dataIntervalStart,
+              dataIntervalEnd: run.dataIntervalEnd,
+              params: version.spec.params,
+              conf: run.conf,
+            }),
+            // A mapped instance: {{ map_index }} and {{ item }} (mapping.ts).
+            ...(await mappedItemFields(db, run.id, run.dagId, task, claimed.mapIndex)),
+          },
           signal: controller.signal,
           log: (text) => this.#log(claimed.id, claimed.tryNumber, text),
           pullXcom: (taskId, key) => readXcom(db, claimed.runPk, taskId, key),
           pushXcom: (key, value) => writeXcom(db, claimed, key, value, this.#maxResultBytes),
         });
         if (controller.signal.aborted) throw controller.signal.reason;
+        if (reschedule) throw new Rescheduled(reschedule.at, reschedule.state ?? {});
         const control = task.type === 'function' ? functionConfigSchema.parse(task.config) : {};
         outcome = control.control
           ? {
@@ -427,13 +509,16 @@ export class Worker {
               skip: controlFlowSkips(
                 version.spec,
                 claimed.taskId,
-                {
-                  kind: control.control,
-                  ignoreDownstreamTriggerRules: control.ignoreDownstreamTriggerRules,
-                },
+                // Latest-only short-circuits its direct downstream tasks (latest-only.ts).
+                control.control === 'latest_only'
+                  ? { kind: 'short_circuit', ignoreDownstreamTriggerRules: false }
+                  : {
+                      kind: control.control,
+                      ignoreDownstreamTriggerRules: control.ignoreDownstreamTriggerRules,
+                    },
                 result,
               ),
-              skippedBy: `${control.control === 'branch' ? 'branch' : 'short-circuit'} "${claimed.taskId}"`,
+              skippedBy: `${control.control === 'branch' ? 'branch' : control.control === 'latest_only' ? 'latest-only' : 'short-circuit'} "${claimed.taskId}"`,
             }
           : { kind: 'success', result, skip: [], skippedBy: null };
       } finally {
@@ -454,6 +539,21 @@ export class Worker {
         };
       }
     }
+    if (outcome.kind === 'reschedule') {
+      const size = Buffer.byteLength(JSON.stringify(outcome.state), 'utf8');
+      outcome =
+        size > this.#maxResultBytes
+          ? {
+              kind: 'failure',
+              reason: `the state carried to the next attempt is ${size} bytes; the limit is ${this.#maxResultBytes} bytes`,
+              retryable: false,
+            }
+          : outcome;
+      if (outcome.kind === 'reschedule')
+        this.#log(claimed.id, claimed.tryNumber, `rescheduled until ${outcome.at.toISOString()}\n`);
+    }
+    if (outcome.kind === 'skipped')
+      this.#log(claimed.id, claimed.tryNumber, `skipped: ${outcome.reason}\n`);
     if (outcome.kind === 'failure')
       this.#log(claimed.id, claimed.tryNumber, `error: ${outcome.reason}\n`);
     await this.#finish(claimed, outcome, version, Date.now() - started);
@@ -461,6 +561,7 @@ export class Worker {
 
   /** The executor of a task: its type's, or the task-pod executor for shell/function tasks run as pods. */
   async #executorFor(task: TaskSpec, team: string): Promise<Executor | undefined> {
+    if (isLatestOnly(task)) return latestOnlyExecutor(this.#r);
     if (task.type !== 'shell' && task.type !== 'function') return this.#executors[task.type];
     const mode = task.executor ?? (await this.#taskPods?.teamDefault?.(team)) ?? 'worker';
     if (mode === 'worker') return this.#executors[task.type];
@@ -506,12 +607,12 @@ export class Worker {
           const now = this.#r.clock.now();
           // Another completion of this run may hold the run: then only this try is recorded here,
           // and the run is advanced after commit (or by the holder, or by the scheduler).
-          runLocked =
-            rowsOf(
-              await tx.execute(
-                sql`select id from dag_runs where id = ${claimed.runPk} for update skip locked`,
-              ),
-            ).length > 0;
+          const [runRow] = rowsOf<RunRow>(
+            await tx.execute(
+              sql`select ${RUN_ROW_COLUMNS} from dag_runs where id = ${claimed.runPk} for update skip locked`,
+            ),
+          );
+          runLocked = runRow !== undefined;
           const mine = sql`worker_id = ${this.id} and try_number = ${claimed.tryNumber}`;
           const ended = [sql`end_date = ${now}`, sql`duration_ms = ${durationMs}`];
           let changes: StateChange[] = [];
@@ -583,6 +684,36 @@ export class Worker {
               }
               break;
             }
+            case 'reschedule':
+              // Not a new try: the next claim continues this one (see #claimIn).
+              changes = await transitionTasks(tx, [claimed.id], 'up_for_reschedule', {
+                actor: this.id,
+                reason: `rescheduled until ${outcome.at.toISOString()}`,
+                from: ['running'],
+                where: mine,
+                set: [
+                  ...ended,
+                  sql`next_attempt_at = ${outcome.at}`,
+                  sql`next_kwargs = ${JSON.stringify(outcome.state)}::jsonb`,
+                  sql`reschedule_count = reschedule_count + 1`,
+                  sql`rescheduled = true`,
+                ],
+              });
+              // Schedulers end their sleep when this attempt is due (not later than their loop).
+              if (changes.length > 0) {
+                const dueIn = Math.max(0, outcome.at.getTime() - now.getTime());
+                await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`due:${dueIn}`})`);
+              }
+              break;
+            case 'skipped':
+              changes = await transitionTasks(tx, [claimed.id], 'skipped', {
+                actor: this.id,
+                reason: outcome.reason,
+                from: ['running'],
+                where: mine,
+                set: ended,
+              });
+              break;
             case 'superseded':
               break;
             default:
@@ -600,11 +731,25 @@ export class Worker {
           }
           const logs = this.#takeLogs(claimed.id);
           if (logs.length > 0) await tx.insert(schema.taskLogs).values(logs);
-          if (!runLocked) return changes;
-          const advanced = await this.#advanceLocked(tx, claimed.runPk, now, 1);
+          const tryEnded = changes.length > 0;
+          if (tryEnded)
+            await requestCallbacks(
+              tx,
+              this.#versions,
+              changes,
+              version && { versionId: version.id },
+            );
+          // The freed pool slot goes to whatever waits in the pool, any DAG's (pools.ts); last,
+          // after the run's own decisions, to keep the lock order (DAG, then pool).
+          const release = async () =>
+            tryEnded
+              ? releasePoolSlot(tx, claimed.id, this.id, now, { versions: this.#versions })
+              : [];
+          if (!runLocked) return [...changes, ...(await release())];
+          const advanced = await this.#advanceLocked(tx, claimed.runPk, now, 1, runRow);
           handOff = advanced.handOff;
           reservedHere = advanced.reserved;
-          return [...changes, ...advanced.changes];
+          return [...changes, ...advanced.changes, ...(await release())];
         });
         this.#logBuffers.delete(claimed.id);
         if (changes.length > 0) this.#r.events.emit('stateChanges', changes);
@@ -642,10 +787,12 @@ export class Worker {
     runPk: number,
     now: Date,
     ownSlots: number,
+    lockedRow?: RunRow,
   ): Promise<{ changes: StateChange[]; handOff: Claimed[]; reserved: number }> {
     // The worker notifies other workers itself, only for what it does not claim here.
     const advanced = await advanceRun(tx, this.#versions, runPk, this.id, now, {
       locked: true,
+      ...(lockedRow && { lockedRow }),
       touch: false,
       notifyQueued: false,
     });
@@ -680,14 +827,16 @@ export class Worker {
   async #advanceAfterCommit(runPk: number): Promise<void> {
     try {
       const out = await this.#r.database.db.transaction(async (tx) => {
-        const got = rowsOf(
-          await tx.execute(sql`select id from dag_runs where id = ${runPk} for update skip locked`),
+        const [got] = rowsOf<RunRow>(
+          await tx.execute(
+            sql`select ${RUN_ROW_COLUMNS} from dag_runs where id = ${runPk} for update skip locked`,
+          ),
         );
-        if (got.length === 0) {
+        if (!got) {
           await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`run:${runPk}`})`);
           return null;
         }
-        return this.#advanceLocked(tx, runPk, this.#r.clock.now(), 0);
+        return this.#advanceLocked(tx, runPk, this.#r.clock.now(), 0, got);
       });
       if (!out) return;
       if (out.changes.length > 0) this.#r.events.emit('stateChanges', out.changes);
@@ -763,6 +912,8 @@ export class Worker {
 
 function classifyFailure(error: unknown): Outcome {
   if (error instanceof Superseded) return { kind: 'superseded', reason: error.message };
+  if (error instanceof Rescheduled) return { kind: 'reschedule', at: error.at, state: error.state };
+  if (error instanceof TaskSkipped) return { kind: 'skipped', reason: error.message };
   if (error instanceof TimedOut) return { kind: 'failure', reason: error.message, retryable: true };
   if (error instanceof ReleasedForAdoption) return { kind: 'superseded', reason: error.message };
   if (error instanceof ShuttingDown)

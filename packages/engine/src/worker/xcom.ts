@@ -1,20 +1,16 @@
 /** Reading and writing XComs, shared by the worker and by tasks running in their own pod. */
-import { type Queryable, rowsOf, schema } from '@updraft/db';
-import { sql } from 'drizzle-orm';
+import { type Queryable, schema } from '@updraft/db';
+import { readTaskResult } from '../mapping.ts';
 import { TaskFailure } from './executors/types.ts';
 
+/** A task's XCom in a run; for a mapped task, the list of its instances' values by map index. */
 export async function readXcom(
   db: Queryable,
   runPk: number,
   taskId: string,
   key: string,
 ): Promise<unknown> {
-  // Read as text and parse once: drivers disagree on decoding jsonb strings that look like JSON.
-  const [row] = rowsOf<{ value: string }>(
-    await db.execute(sql`select value::text as value from xcoms
-      where dag_run_id = ${runPk} and task_id = ${taskId} and key = ${key} and map_index = -1`),
-  );
-  return row ? JSON.parse(row.value) : undefined;
+  return readTaskResult(db, runPk, taskId, key);
 }
 
 export async function writeXcom(

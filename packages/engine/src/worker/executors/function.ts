@@ -54,6 +54,8 @@ export function createFunctionExecutor(files: DagFileCache): Executor {
       runId: ctx.run.runId,
       taskId: ctx.taskId,
       mapIndex: ctx.mapIndex,
+      // A mapped instance's element of the list it maps over (undefined when not mapped).
+      item: ctx.template.item,
       tryNumber: ctx.tryNumber,
       logicalDate: ctx.run.logicalDate,
       dataIntervalStart: ctx.run.dataIntervalStart,

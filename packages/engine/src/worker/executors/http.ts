@@ -1,11 +1,12 @@
 /** HTTP tasks: one request; a status outside `expectStatus` (default 2xx) fails the task. */
 import { httpConfigSchema } from '@updraft/core/dag';
-import { renderTemplates } from '@updraft/core/template';
 import { maskSecrets, sensitiveValues } from '../secrets.ts';
 import { type Executor, TaskFailure } from './types.ts';
+import { renderWithXcom } from './xcom-template.ts';
 
 export const runHttpTask: Executor = async (ctx) => {
-  const config = renderTemplates(httpConfigSchema.parse(ctx.task.config), ctx.template);
+  // {{ xcom.<task>.<field> }} may name another task's result (see xcom-template.ts).
+  const config = await renderWithXcom(ctx, httpConfigSchema.parse(ctx.task.config));
   const headers: Record<string, string> = { ...(config.headers ?? {}) };
   const secrets = sensitiveValues(headers);
   let body: string | undefined;

@@ -5,16 +5,19 @@
  */
 import { spawn } from 'node:child_process';
 import { shellConfigSchema } from '@updraft/core/dag';
-import { renderTemplate, renderTemplates } from '@updraft/core/template';
 import { maskSecrets, sensitiveValues } from '../secrets.ts';
 import { type Executor, TaskFailure } from './types.ts';
+import { renderWithXcom } from './xcom-template.ts';
 
 const KILL_GRACE_MS = 5000;
 
 export const runShellTask: Executor = async (ctx) => {
   const config = shellConfigSchema.parse(ctx.task.config);
-  const command = renderTemplate(config.command, ctx.template);
-  const taskEnv = renderTemplates(config.env ?? {}, ctx.template);
+  // {{ xcom.<task>.<field> }} may name another task's result (see xcom-template.ts).
+  const { command, env: taskEnv } = await renderWithXcom(ctx, {
+    command: config.command,
+    env: config.env ?? {},
+  });
   const secrets = sensitiveValues(taskEnv);
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',

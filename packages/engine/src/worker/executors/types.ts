@@ -20,6 +20,17 @@ export interface ExecutionContext {
   tryNumber: number;
   /** True when this worker adopted the try from a lost worker: reattach to its work, do not redo it. */
   resumed: boolean;
+  /**
+   * State carried from the previous attempt of this try (what the executor returned with
+   * `reschedule`, Airflow's next_kwargs); null on a try's first attempt.
+   */
+  carried: Record<string, unknown> | null;
+  /** How many times this try was rescheduled so far (0 on its first attempt). */
+  rescheduleCount: number;
+  /** Start of this try's first attempt (kept across reschedules). */
+  firstStartedAt: Date;
+  /** Start of the first attempt of the first try since the last clear (sensor timeouts count from here). */
+  firstTryStartedAt: Date;
   task: TaskSpec;
   version: LoadedVersion;
   /** The names templated fields may use ({{ ds }}, {{ params.x }}, …). */
@@ -35,9 +46,23 @@ export interface ExecutionContext {
 export interface ExecutionResult {
   /** The task's result, stored as its return_value XCom when not undefined. */
   result?: unknown;
+  /**
+   * Ends this attempt without finishing the try (Airflow's up_for_reschedule): the task instance
+   * frees its worker and pool slots and runs again at `at`, continuing the same try (the try number
+   * stays) with `state` handed back as ctx.carried.
+   */
+  reschedule?: RescheduleRequest;
+}
+
+export interface RescheduleRequest {
+  at: Date;
+  state?: Record<string, unknown>;
 }
 
 export type Executor = (ctx: ExecutionContext) => Promise<ExecutionResult>;
+
+/** The task chose to end as skipped (Airflow's AirflowSkipException), e.g. a soft-failing sensor. */
+export class TaskSkipped extends Error {}
 
 /** A failure the task chose: `retryable: false` skips remaining retries. */
 export class TaskFailure extends Error {

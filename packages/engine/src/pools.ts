@@ -1,0 +1,506 @@
+/**
+ * Queueing within limits: pools (shared across DAGs), the DAG's max_active_tasks, the per-run
+ * limit (Airflow 3's max_active_tasks) and per-task limits. A scheduled task instance is queued only
+ * while all of them have room, decided inside the caller's transaction under locks:
+ *
+ *   lock order: DAG (blocking, by the DAG-first caller) → pool (blocking) → other DAGs (try only)
+ *
+ * so two queueing transactions can never wait on each other in a cycle. Candidates of a pool are
+ * taken in one global order — priority_weight desc, logical date, id — across every DAG using the
+ * pool: when slots free, the most important waiting work gets them, whichever DAG it belongs to.
+ * A DAG whose lock another transaction holds is skipped here (that holder, or the scheduler's next
+ * pass, queues its work): losing a race is normal.
+ */
+import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors';
+import { type Database, type Queryable, rowsOf } from '@updraft/db';
+import { sql } from 'drizzle-orm';
+import { CHANNELS } from './resources.ts';
+import { type StateChange, transitionTasks } from './transitions.ts';
+import { VersionCache } from './versions.ts';
+
+export const DEFAULT_POOL = 'default_pool';
+
+/** Pool occupancy counts slots of task instances in these states (plus deferred ones if asked). */
+export const OCCUPYING_STATES = ['queued', 'running'] as const;
+export const DEFERRED_STATES = ['up_for_reschedule', 'deferred'] as const;
+
+export interface QueueOptions {
+  /** NOTIFY workers about queued task instances; default true. */
+  notify?: boolean;
+  versions?: VersionCache;
+}
+
+function poolKey(pool: string): string {
+  return `updraft:pool:${pool}`;
+}
+
+function dagKey(dagId: string): string {
+  return `updraft:dag:${dagId}`;
+}
+
+async function lockPool(tx: Queryable, pool: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${poolKey(pool)}))`);
+}
+
+async function tryLockDag(tx: Queryable, dagId: string): Promise<boolean> {
+  const [row] = rowsOf<{ ok: boolean }>(
+    await tx.execute(sql`select pg_try_advisory_xact_lock(hashtext(${dagKey(dagId)})) as ok`),
+  );
+  return row?.ok === true;
+}
+
+interface Candidate {
+  id: number;
+  dag_id: string;
+  dag_run_id: number;
+  dag_version_id: number;
+  task_id: string;
+  pool_slots: number;
+}
+
+interface DagRoom {
+  room: number;
+}
+
+/** Per-call bookkeeping of limits, loaded lazily and counted down as task instances are queued. */
+class Limits {
+  readonly #tx: Queryable;
+  readonly #versions: VersionCache;
+  readonly #lockedDags: Map<string, boolean>;
+  readonly #dags = new Map<string, DagRoom | null>();
+  readonly #runs = new Map<number, { room: number }>();
+  readonly #tasksPerDag = new Map<string, { room: number }>();
+  readonly #tasksPerRun = new Map<string, { room: number }>();
+
+  constructor(tx: Queryable, versions: VersionCache, lockedDags: Map<string, boolean>) {
+    this.#tx = tx;
+    this.#versions = versions;
+    this.#lockedDags = lockedDags;
+  }
+
+  /** The DAG's room (max_active_tasks), or null if it is paused or locked by someone else. */
+  async dag(dagId: string): Promise<DagRoom | null> {
+    if (this.#dags.has(dagId)) return this.#dags.get(dagId)!;
+    let locked = this.#lockedDags.get(dagId);
+    if (locked === undefined) {
+      locked = await tryLockDag(this.#tx, dagId);
+      this.#lockedDags.set(dagId, locked);
+    }
+    let room: DagRoom | null = null;
+    if (locked) {
+      const [row] = rowsOf<{ max_active_tasks: number; is_paused: boolean; active: number }>(
+        await this.#tx.execute(sql`
+          select d.max_active_tasks, d.is_paused,
+            (select count(*)::int from task_instances t where t.dag_id = d.dag_id
+              and t.state in ('queued', 'running')) as active
+          from dags d where d.dag_id = ${dagId}`),
+      );
+      // Pausing stops new task instances from being queued; running ones finish.
+      if (row && !row.is_paused) room = { room: row.max_active_tasks - row.active };
+    }
+    this.#dags.set(dagId, room);
+    return room;
+  }
+
+  /** Checks the run's and the task's own limits; counts the task instance if it fits. */
+  async fits(c: Candidate): Promise<boolean> {
+    const version = await this.#versions.get(this.#tx, Number(c.dag_version_id));
+    const perRun = version.spec.maxActiveTasksPerRun ?? null;
+    const task = version.tasks.get(c.task_id);
+    const perTaskDag = task?.maxActiveTisPerDag ?? null;
+    const perTaskRun = task?.maxActiveTisPerDagrun ?? null;
+    const checks: { room: number }[] = [];
+    if (perRun !== null) {
+      let r = this.#runs.get(Number(c.dag_run_id));
+      if (!r) {
+        r = { room: perRun - (await this.#count(sql`dag_run_id = ${c.dag_run_id}`)) };
+        this.#runs.set(Number(c.dag_run_id), r);
+      }
+      checks.push(r);
+    }
+    if (perTaskDag !== null) {
+      const key = `${c.dag_id}\0${c.task_id}`;
+      let r = this.#tasksPerDag.get(key);
+      if (!r) {
+        r = {
+          room:
+            perTaskDag - (await this.#count(sql`dag_id = ${c.dag_id} and task_id = ${c.task_id}`)),
+        };
+        this.#tasksPerDag.set(key, r);
+      }
+      checks.push(r);
+    }
+    if (perTaskRun !== null) {
+      const key = `${c.dag_run_id}\0${c.task_id}`;
+      let r = this.#tasksPerRun.get(key);
+      if (!r) {
+        r = {
+          room:
+            perTaskRun -
+            (await this.#count(sql`dag_run_id = ${c.dag_run_id} and task_id = ${c.task_id}`)),
+        };
+        this.#tasksPerRun.set(key, r);
+      }
+      checks.push(r);
+    }
+    if (checks.some((r) => r.room <= 0)) return false;
+    for (const r of checks) r.room--;
+    return true;
+  }
+
+  async #count(where: ReturnType<typeof sql>): Promise<number> {
+    const [row] = rowsOf<{ n: number }>(
+      await this.#tx.execute(sql`select count(*)::int as n from task_instances
+        where ${where} and state in ('queued', 'running')`),
+    );
+    return row?.n ?? 0;
+  }
+}
+
+export interface PoolRow {
+  name: string;
+  slots: number;
+  include_deferred: boolean;
+}
+
+/** Slots of the pool in use: queued and running task instances (and deferred ones if counted). */
+export async function occupiedSlots(tx: Queryable, pool: PoolRow): Promise<number> {
+  const states = pool.include_deferred
+    ? [...OCCUPYING_STATES, ...DEFERRED_STATES]
+    : [...OCCUPYING_STATES];
+  const [row] = rowsOf<{ n: number }>(
+    await tx.execute(sql`select coalesce(sum(pool_slots), 0)::int as n from task_instances
+      where pool = ${pool.name} and state in (${sql.join(
+        states.map((s) => sql`${s}`),
+        sql`, `,
+      )})`),
+  );
+  return row?.n ?? 0;
+}
+
+/**
+ * Queues scheduled task instances of one pool in global priority order while the pool, their
+ * DAG, their run and their task have room. `lockedDags` are DAGs this transaction already holds
+ * (true) or failed to lock (false); any other DAG is try-locked here.
+ */
+async function queueFromPool(
+  tx: Queryable,
+  poolName: string,
+  actor: string,
+  now: Date,
+  limits: Limits,
+  onlyDag: string | null,
+): Promise<StateChange[]> {
+  await lockPool(tx, poolName);
+  // Read after the lock (its own statement: a statement's snapshot predates any wait inside it).
+  const [pool] = rowsOf<PoolRow & { occupied: number }>(
+    await tx.execute(sql`select p.name, p.slots, p.include_deferred,
+        (select coalesce(sum(t.pool_slots), 0)::int from task_instances t
+          where t.pool = p.name and t.state in ('queued', 'running'))
+        + case when p.include_deferred then (select coalesce(sum(t.pool_slots), 0)::int
+          from task_instances t where t.pool = p.name and t.state in ('up_for_reschedule', 'deferred'))
+          else 0 end as occupied
+      from pools p where p.name = ${poolName}`),
+  );
+  if (!pool) {
+    // Like Airflow: the task instance stays scheduled; its reason says why.
+    const reason = `pool "${poolName}" does not exist; create it (updraft pools set ${poolName} <slots>) or change the task's pool`;
+    await tx.execute(sql`update task_instances set state_reason = ${reason}
+      where state = 'scheduled' and pool = ${poolName} and state_reason is distinct from ${reason}`);
+    return [];
+  }
+  let free = pool.slots - Number(pool.occupied);
+  if (free <= 0) return [];
+  const picked: number[] = [];
+  const tooBig: Candidate[] = [];
+  // DAGs that can take no more here, and rows already looked at: the next batch skips them, so
+  // a full DAG with many waiting task instances never hides other DAGs' work behind it.
+  const fullDags = new Set<string>();
+  const seen: number[] = [];
+  for (let round = 0; round < 4 && free > 0; round++) {
+    const batch = free + 50;
+    // No row locks needed: queueing into this pool is serialised by its lock, and the transition
+    // below re-checks each row's state.
+    const candidates = rowsOf<Candidate>(
+      await tx.execute(sql`
+        select t.id, t.dag_id, t.dag_run_id, r.dag_version_id, t.task_id, t.pool_slots
+        from task_instances t join dag_runs r on r.id = t.dag_run_id
+        where t.state = 'scheduled' and t.pool = ${poolName} and r.state = 'running'
+          ${onlyDag === null ? sql`` : sql`and t.dag_id = ${onlyDag}`}
+          ${
+            fullDags.size === 0
+              ? sql``
+              : sql`and t.dag_id not in (${sql.join(
+                  [...fullDags].map((d) => sql`${d}`),
+                  sql`, `,
+                )})`
+          }
+          ${
+            seen.length === 0
+              ? sql``
+              : sql`and t.id not in (${sql.join(
+                  seen.map((id) => sql`${id}`),
+                  sql`, `,
+                )})`
+          }
+        order by t.priority_weight desc, r.logical_date, t.id
+        limit ${batch}`),
+    );
+    for (const c of candidates) {
+      seen.push(Number(c.id));
+      if (free <= 0) break;
+      if (fullDags.has(c.dag_id)) continue;
+      const slots = Number(c.pool_slots);
+      if (slots > pool.slots) {
+        tooBig.push(c);
+        continue;
+      }
+      // A bigger task instance does not block smaller ones behind it (as in Airflow).
+      if (slots > free) continue;
+      const dag = await limits.dag(c.dag_id);
+      if (!dag || dag.room <= 0) {
+        fullDags.add(c.dag_id);
+        continue;
+      }
+      if (!(await limits.fits(c))) continue;
+      dag.room--;
+      free -= slots;
+      picked.push(Number(c.id));
+    }
+    if (candidates.length < batch) break;
+  }
+  for (const c of tooBig) {
+    const reason = `needs ${c.pool_slots} slots but pool "${poolName}" has only ${pool.slots}`;
+    await tx.execute(sql`update task_instances set state_reason = ${reason}
+      where id = ${c.id} and state_reason is distinct from ${reason}`);
+  }
+  return transitionTasks(tx, picked, 'queued', {
+    actor,
+    reason: 'slot available',
+    from: ['scheduled'],
+    set: [sql`queued_at = ${now}`],
+  });
+}
+
+/**
+ * Queues a DAG's scheduled task instances within every limit (called by advanceRun through
+ * queueScheduled). Each pool its waiting task instances use is served in global priority order,
+ * so another DAG's more important work waiting in the same pool is queued first (if its DAG is
+ * free to lock).
+ */
+export async function queueScheduledInPools(
+  tx: Queryable,
+  dagId: string,
+  actor: string,
+  now: Date,
+  opts: QueueOptions = {},
+): Promise<StateChange[]> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${dagKey(dagId)}))`);
+  const versions = opts.versions ?? new VersionCache(100);
+  const limits = new Limits(tx, versions, new Map([[dagId, true]]));
+  // The common fast path: a paused DAG, or one at its max_active_tasks, queues nothing (its
+  // waiting work is released by the slot's completion or the scheduler's pass).
+  const own = await limits.dag(dagId);
+  if (!own || own.room <= 0) return [];
+  const pools = rowsOf<{ pool: string }>(
+    await tx.execute(sql`select distinct pool from task_instances
+      where dag_id = ${dagId} and state = 'scheduled' order by pool`),
+  );
+  const changes: StateChange[] = [];
+  for (const { pool } of pools) {
+    changes.push(...(await queueFromPool(tx, pool, actor, now, limits, null)));
+  }
+  if (changes.length > 0 && (opts.notify ?? true)) {
+    await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+  }
+  return changes;
+}
+
+/**
+ * After a task instance left its slot (a try ended): if work of any DAG is waiting in its pool,
+ * queue it now rather than at the scheduler's next pass.
+ */
+export async function releasePoolSlot(
+  tx: Queryable,
+  taskInstanceId: number,
+  actor: string,
+  now: Date,
+  opts: QueueOptions = {},
+): Promise<StateChange[]> {
+  const [row] = rowsOf<{
+    pool: string;
+    pool_slots: number;
+    slots: number | null;
+    occupied: number;
+    waiting: boolean;
+  }>(
+    await tx.execute(sql`select t.pool, t.pool_slots, p.slots,
+        (select coalesce(sum(o.pool_slots), 0)::int from task_instances o
+          where o.pool = t.pool and o.state in ('queued', 'running')) as occupied,
+        exists(select 1 from task_instances w where w.state = 'scheduled' and w.pool = t.pool) as waiting
+      from task_instances t left join pools p on p.name = t.pool where t.id = ${taskInstanceId}`),
+  );
+  // Only when the pool was full before this slot freed is anything waiting for it.
+  if (!row?.waiting || row.slots === null) return [];
+  if (row.occupied + Number(row.pool_slots) < row.slots) return [];
+  // Never wait for the pool here (the caller may hold DAG locks and rows): if someone else is
+  // queueing into it, wake the scheduler, whose next pass queues for the pool after our commit.
+  const [got] = rowsOf<{ ok: boolean }>(
+    await tx.execute(sql`select pg_try_advisory_xact_lock(hashtext(${poolKey(row.pool)})) as ok`),
+  );
+  if (!got?.ok) {
+    await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`pool:${row.pool}`})`);
+    return [];
+  }
+  const versions = opts.versions ?? new VersionCache(100);
+  const limits = new Limits(tx, versions, new Map());
+  const changes = await queueFromPool(tx, row.pool, actor, now, limits, null);
+  if (changes.length > 0 && (opts.notify ?? true)) {
+    await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+  }
+  return changes;
+}
+
+/**
+ * The scheduler's leftover pass: every pool with waiting task instances, one transaction each,
+ * in global priority order across DAGs.
+ */
+export async function queueWaitingPools(
+  db: Database,
+  actor: string,
+  now: () => Date,
+  versions: VersionCache,
+  onError: (error: unknown, pool: string) => void,
+): Promise<StateChange[]> {
+  const pools = rowsOf<{ pool: string }>(
+    await db.execute(
+      sql`select distinct pool from task_instances where state = 'scheduled' order by pool`,
+    ),
+  );
+  const all: StateChange[] = [];
+  for (const { pool } of pools) {
+    try {
+      const changes = await db.transaction(async (tx) => {
+        const limits = new Limits(tx, versions, new Map());
+        const out = await queueFromPool(tx, pool, actor, now(), limits, null);
+        if (out.length > 0) await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+        return out;
+      });
+      all.push(...changes);
+    } catch (error) {
+      onError(error, pool);
+    }
+  }
+  return all;
+}
+
+export interface PoolStats {
+  name: string;
+  slots: number;
+  description: string | null;
+  includeDeferred: boolean;
+  occupied: number;
+  running: number;
+  queued: number;
+  scheduled: number;
+  deferred: number;
+  open: number;
+}
+
+/** Pools with their slot usage (Airflow's occupied/running/queued/open slots). */
+export async function poolStats(db: Queryable, name?: string): Promise<PoolStats[]> {
+  const rows = rowsOf<{
+    name: string;
+    slots: number;
+    description: string | null;
+    include_deferred: boolean;
+    running: number;
+    queued: number;
+    scheduled: number;
+    deferred: number;
+  }>(
+    await db.execute(sql`
+      select p.name, p.slots, p.description, p.include_deferred,
+        coalesce(sum(t.pool_slots) filter (where t.state = 'running'), 0)::int as running,
+        coalesce(sum(t.pool_slots) filter (where t.state = 'queued'), 0)::int as queued,
+        coalesce(sum(t.pool_slots) filter (where t.state = 'scheduled'), 0)::int as scheduled,
+        coalesce(sum(t.pool_slots) filter (where t.state in ('up_for_reschedule', 'deferred')), 0)::int as deferred
+      from pools p
+      left join task_instances t on t.pool = p.name
+        and t.state in ('running', 'queued', 'scheduled', 'up_for_reschedule', 'deferred')
+      ${name === undefined ? sql`` : sql`where p.name = ${name}`}
+      group by p.name order by p.name`),
+  );
+  return rows.map((r) => {
+    const occupied = r.running + r.queued + (r.include_deferred ? r.deferred : 0);
+    return {
+      name: r.name,
+      slots: r.slots,
+      description: r.description,
+      includeDeferred: r.include_deferred,
+      occupied,
+      running: r.running,
+      queued: r.queued,
+      scheduled: r.scheduled,
+      deferred: r.deferred,
+      open: r.slots - occupied,
+    };
+  });
+}
+
+const POOL_NAME = /^[A-Za-z0-9_.-]{1,250}$/;
+
+/** Creates or updates a pool; more slots are used at once (the scheduler is woken). */
+export async function setPool(
+  db: Database,
+  input: { name: string; slots?: number; description?: string | null; includeDeferred?: boolean },
+): Promise<PoolStats> {
+  if (!POOL_NAME.test(input.name))
+    throw new InvalidError(
+      `pool name "${input.name}" must be 1-250 letters, digits, "_", "-" or "."`,
+    );
+  if (input.slots !== undefined && (!Number.isInteger(input.slots) || input.slots < 0))
+    throw new InvalidError(`pool "${input.name}": slots must be a non-negative integer`);
+  await db.transaction(async (tx) => {
+    const [existing] = rowsOf<{ name: string }>(
+      await tx.execute(sql`select name from pools where name = ${input.name} for update`),
+    );
+    if (!existing) {
+      if (input.slots === undefined)
+        throw new NotFoundError(`pool "${input.name}" does not exist (give slots to create it)`);
+      await tx.execute(sql`insert into pools (name, slots, description, include_deferred)
+        values (${input.name}, ${input.slots}, ${input.description ?? null}, ${input.includeDeferred ?? false})`);
+    } else {
+      await tx.execute(sql`update pools set
+          slots = coalesce(${input.slots ?? null}::int, slots),
+          description = ${input.description === undefined ? sql`description` : sql`${input.description}`},
+          include_deferred = coalesce(${input.includeDeferred ?? null}::boolean, include_deferred),
+          updated_at = now()
+        where name = ${input.name}`);
+    }
+    // Work waiting for this pool may fit now, and task instances waiting for it to exist can go.
+    await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`pool:${input.name}`})`);
+  });
+  return (await poolStats(db, input.name))[0]!;
+}
+
+/** Deletes a pool. default_pool cannot be deleted; nor a pool with queued or running work. */
+export async function deletePool(db: Database, name: string): Promise<void> {
+  if (name === DEFAULT_POOL) throw new InvalidError(`"${DEFAULT_POOL}" cannot be deleted`);
+  await db.transaction(async (tx) => {
+    await lockPool(tx, name);
+    const [pool] = rowsOf<{ name: string }>(
+      await tx.execute(sql`select name from pools where name = ${name} for update`),
+    );
+    if (!pool) throw new NotFoundError(`pool "${name}" does not exist`);
+    const [busy] = rowsOf<{ n: number }>(
+      await tx.execute(sql`select count(*)::int as n from task_instances
+        where pool = ${name} and state in ('queued', 'running')`),
+    );
+    if ((busy?.n ?? 0) > 0)
+      throw new ConflictError(
+        `pool "${name}" has ${busy!.n} queued or running task instance(s); wait for them to finish`,
+      );
+    await tx.execute(sql`delete from pools where name = ${name}`);
+  });
+}

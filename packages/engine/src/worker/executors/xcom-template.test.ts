@@ -1,0 +1,88 @@
+/**
+ * `{{ xcom.<task>.<field> }}` in shell commands and env and in HTTP url, headers and body, with a
+ * clear failure naming the task and field when the upstream result is missing.
+ */
+import { createServer, type Server } from 'node:http';
+import { rowsOf, schema } from '@updraft/db';
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngineHarness, type EngineHarness } from '../../testing.ts';
+
+let h: EngineHarness;
+let server: Server;
+let base: string;
+
+beforeAll(async () => {
+  h = await createEngineHarness('postgres');
+  server = createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify({ url: req.url, n: req.headers['x-n'], body: JSON.parse(body || 'null') }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  await h.scheduler().start();
+  await h.worker().start();
+});
+
+afterAll(async () => {
+  await h?.close();
+  server?.close();
+});
+
+describe('XCom in shell and HTTP templates', () => {
+  it('renders upstream results and fails clearly when one is missing', async () => {
+    await h.writeDag(
+      'xcom_templates.ts',
+      `
+import { dag } from '@updraft/sdk';
+export default dag({ id: 'xcom_templates', team: 'data-eng' }, (d) => {
+  const produce = d.fn('produce', () => ({ table: 'sales', n: 3, nested: { day: 'mon' } }));
+  const quiet = d.shell('quiet', { command: 'true' });
+  produce.then(d.shell('cmd', {
+    command: 'echo {{ xcom.produce.table }}-{{ xcom.produce.nested.day }}-$ROWS',
+    env: { ROWS: '{{ xcom.produce.n }}' },
+  }));
+  produce.then(d.http('call', {
+    method: 'POST',
+    url: '${base}/load/{{ xcom.produce.table }}',
+    headers: { 'X-N': '{{ xcom.produce.n }}' },
+    body: { table: '{{ xcom.produce.table }}', all: '{{ xcom.produce }}' },
+  }));
+  produce.then(d.shell('missing_field', { command: 'echo {{ xcom.produce.rows }}' }));
+  quiet.then(d.shell('missing_result', { command: 'echo {{ xcom.quiet }}' }));
+});
+`,
+    );
+    await h.processor.sync();
+    const { runId } = await h.ops.triggerRun('xcom_templates', { actor: 'test' });
+    expect((await h.finishedRun(runId)).state).toBe('failed');
+    const tis = await h.resources.database.db
+      .select()
+      .from(schema.taskInstances)
+      .where(eq(schema.taskInstances.runId, runId));
+    const byId = new Map(tis.map((t) => [t.taskId, t]));
+    const results = new Map(
+      rowsOf<{ task_id: string; value: string }>(
+        await h.resources.database.db.execute(sql`select x.task_id, x.value::text as value
+          from xcoms x join dag_runs r on r.id = x.dag_run_id where r.run_id = ${runId}`),
+      ).map((r) => [r.task_id, JSON.parse(r.value)]),
+    );
+    expect(results.get('cmd')).toBe('sales-mon-3');
+    const call = results.get('call');
+    expect([call.url, call.n, call.body.table]).toEqual(['/load/sales', '3', 'sales']);
+    // A whole result renders as JSON.
+    expect(JSON.parse(call.body.all)).toEqual({ table: 'sales', n: 3, nested: { day: 'mon' } });
+    expect([byId.get('missing_field')!.state, byId.get('missing_field')!.stateReason]).toEqual([
+      'failed',
+      'template {{ xcom.produce.rows }}: the result of task "produce" has no field "rows"',
+    ]);
+    expect([byId.get('missing_result')!.state, byId.get('missing_result')!.stateReason]).toEqual([
+      'failed',
+      'template {{ xcom.quiet }}: task "quiet" has no result (XCom "return_value") in this run',
+    ]);
+  });
+});
