@@ -17,7 +17,7 @@
 import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors';
 import { paramIssues } from '@updraft/core/params';
 import { runInfosBetween, type Timetable, timetableOf } from '@updraft/core/timetable';
-import { type Queryable, rowsOf, schema } from '@updraft/db';
+import { type Queryable, rowsOf, schema, type Tx } from '@updraft/db';
 import type { ReprocessBehaviour } from '@updraft/db/schema';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { Operations } from './ops/index.ts';
@@ -307,18 +307,32 @@ export class Backfills {
     return { ...row, runs: Object.fromEntries(counts.map((c) => [c.state, Number(c.n)])) };
   }
 
+  /**
+   * Locks a backfill that is not completed, in the engine's lock order: its DAG first (as the
+   * scheduler does before it touches the DAG's runs and backfills), then the backfill row.
+   */
+  async #lockBackfill(tx: Tx, id: number): Promise<BackfillRow> {
+    const [found] = await tx
+      .select({ dagId: schema.backfills.dagId })
+      .from(schema.backfills)
+      .where(eq(schema.backfills.id, id));
+    if (!found) throw new NotFoundError(`backfill ${id} not found`);
+    await lockDag(tx, found.dagId);
+    const [b] = await tx
+      .select()
+      .from(schema.backfills)
+      .where(eq(schema.backfills.id, id))
+      .for('update');
+    if (!b) throw new NotFoundError(`backfill ${id} not found`);
+    if (b.completedAt) throw new ConflictError(`backfill ${id} is already completed`);
+    return b;
+  }
+
   async setPaused(id: number, paused: boolean, actor: string): Promise<BackfillRow> {
     const { db } = this.#r.database;
     const row = await db.transaction(async (tx) => {
-      const [b] = await tx
-        .select()
-        .from(schema.backfills)
-        .where(eq(schema.backfills.id, id))
-        .for('update');
-      if (!b) throw new NotFoundError(`backfill ${id} not found`);
-      if (b.completedAt) throw new ConflictError(`backfill ${id} is already completed`);
       // Waits for a start of its runs in progress: once paused, nothing more starts.
-      await lockDag(tx, b.dagId);
+      const b = await this.#lockBackfill(tx, id);
       const [updated] = await tx
         .update(schema.backfills)
         .set({ isPaused: paused, updatedAt: this.#r.clock.now() })
@@ -344,14 +358,7 @@ export class Backfills {
     const { db } = this.#r.database;
     const now = this.#r.clock.now();
     const out = await db.transaction(async (tx) => {
-      const [b] = await tx
-        .select()
-        .from(schema.backfills)
-        .where(eq(schema.backfills.id, id))
-        .for('update');
-      if (!b) throw new NotFoundError(`backfill ${id} not found`);
-      if (b.completedAt) throw new ConflictError(`backfill ${id} is already completed`);
-      await lockDag(tx, b.dagId);
+      const b = await this.#lockBackfill(tx, id);
       const queued = await tx
         .select({ id: schema.dagRuns.id })
         .from(schema.dagRuns)
