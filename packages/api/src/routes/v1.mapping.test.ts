@@ -61,6 +61,28 @@ describe('mapped task instances in the API (postgres)', () => {
     expect(res.body).toMatchObject(want);
   });
 
+  it('marks one mapped instance by its map index, then every instance without one', async () => {
+    const patch = (path: string, body: unknown) =>
+      app.request(path, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const one = await patch(`${base()}/g.double/1`, { new_state: 'failed' });
+    expect(one.status).toBe(200);
+    expect(await one.json()).toMatchObject({ task_id: 'g.double', map_index: 1, state: 'failed' });
+    expect((await json(`${base()}/g.double/0`)).body).toMatchObject({ state: 'success' });
+    const bad = await patch(`${base()}/g.double/7`, { new_state: 'failed' });
+    expect(bad.status).toBe(404);
+
+    const all = await patch(`${base()}/g.double`, { new_state: 'success' });
+    expect(all.status).toBe(200);
+    const states = ((await json(base())).body.task_instances as { state: string }[]).map(
+      (t) => t.state,
+    );
+    expect(states).toEqual(['success', 'success']);
+  });
+
   it('serves the log of one mapped instance with ?map_index=', async () => {
     const res = await app.request(`${base()}/g.double/logs/1?map_index=1`);
     expect(res.status).toBe(200);

@@ -270,20 +270,35 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
     );
   });
 
+  const markBody = z.strictObject({
+    new_state: z.enum(['success', 'failed']),
+    include_upstream: z.boolean().default(false),
+    include_downstream: z.boolean().default(false),
+    dry_run: z.boolean().default(false),
+  });
+
+  /** The task's instances in a run: one, or one per map index once a mapped task expanded. */
+  async function requireTaskInstances(dagId: string, runId: string, taskId: string) {
+    const run = await requireRun(dagId, runId);
+    const tis = await db
+      .select()
+      .from(schema.taskInstances)
+      .where(
+        and(eq(schema.taskInstances.dagRunId, run.id), eq(schema.taskInstances.taskId, taskId)),
+      );
+    if (tis.length === 0)
+      throw new NotFoundError(`run "${runId}" of DAG "${dagId}" has no task "${taskId}"`);
+    return tis;
+  }
+
   app.patch('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId', async (c) => {
     const { dagId, runId, taskId } = c.req.param();
-    await requireTaskInstance(dagId, runId, taskId);
-    const body = await jsonBody(
-      c,
-      z.strictObject({
-        new_state: z.enum(['success', 'failed']),
-        include_upstream: z.boolean().default(false),
-        include_downstream: z.boolean().default(false),
-        dry_run: z.boolean().default(false),
-      }),
-    );
-    if (body.include_upstream || body.include_downstream || body.dry_run) {
-      // Airflow 3: with upstream/downstream (or a dry run) the answer lists every affected instance.
+    const tis = await requireTaskInstances(dagId, runId, taskId);
+    const body = await jsonBody(c, markBody);
+    const mapped = !tis.some((t) => t.mapIndex === -1);
+    if (body.include_upstream || body.include_downstream || body.dry_run || mapped) {
+      // Airflow 3: with upstream/downstream (or a dry run, or every instance of a mapped task)
+      // the answer lists every affected instance.
       const affected = await deps.ops.markTaskInstances(dagId, runId, [taskId], {
         state: body.new_state,
         upstream: body.include_upstream,
@@ -295,6 +310,18 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
     }
     await deps.ops.markTaskInstance(dagId, runId, taskId, body.new_state, actor());
     return c.json(taskInstanceJson(await requireTaskInstance(dagId, runId, taskId)));
+  });
+
+  /** Marks one instance of a mapped task. */
+  app.patch('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/:mapIndex', async (c) => {
+    const { dagId, runId, taskId } = c.req.param();
+    const mapIndex = z.coerce.number().int().min(-1).safeParse(c.req.param('mapIndex'));
+    if (!mapIndex.success)
+      return c.json({ error: 'invalid', message: 'map index must be an integer >= -1' }, 400);
+    await requireTaskInstance(dagId, runId, taskId, mapIndex.data);
+    const body = await jsonBody(c, markBody.pick({ new_state: true }));
+    await deps.ops.markTaskInstance(dagId, runId, taskId, body.new_state, actor(), mapIndex.data);
+    return c.json(taskInstanceJson(await requireTaskInstance(dagId, runId, taskId, mapIndex.data)));
   });
 
   app.get('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:tryNumber', async (c) => {
