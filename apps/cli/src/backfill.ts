@@ -5,29 +5,7 @@
  * hooks them in.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
-
-const out = (line = '') => process.stdout.write(`${line}\n`);
-const err = (line: string) => process.stderr.write(`${line}\n`);
-
-async function call(
-  apiUrl: string,
-  path: string,
-  init: RequestInit,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, apiUrl), {
-      ...init,
-      headers: { 'content-type': 'application/json' },
-    });
-  } catch (error) {
-    throw new Error(
-      `cannot reach the Updraft API at ${apiUrl} (is it running?): ${(error as Error).message}`,
-    );
-  }
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+import { callApi, err, out } from './api-client.ts';
 
 interface BackfillJson {
   id: number;
@@ -111,7 +89,7 @@ export async function backfillCreate(opts: {
     ...(opts.maxActiveRuns !== undefined && { max_active_runs: opts.maxActiveRuns }),
     ...(opts.conf && { dag_run_conf: opts.conf }),
   };
-  const res = await call(opts.apiUrl, `/api/v1/backfills${opts.dryRun ? '/dry_run' : ''}`, {
+  const res = await callApi(opts.apiUrl, `/api/v1/backfills${opts.dryRun ? '/dry_run' : ''}`, {
     method: 'POST',
     body: JSON.stringify(body),
   });
@@ -140,7 +118,7 @@ export async function backfillList(opts: {
   json: boolean;
 }): Promise<number> {
   const q = opts.dagId ? `?dag_id=${encodeURIComponent(opts.dagId)}` : '';
-  const res = await call(opts.apiUrl, `/api/v1/backfills${q}`, { method: 'GET' });
+  const res = await callApi(opts.apiUrl, `/api/v1/backfills${q}`, { method: 'GET' });
   if (res.status !== 200) return failed('listing backfills', res);
   if (opts.json) out(JSON.stringify(res.body.backfills));
   else table(res.body.backfills as BackfillJson[]);
@@ -155,8 +133,10 @@ export async function backfillAction(opts: {
 }): Promise<number> {
   const res =
     opts.action === 'get'
-      ? await call(opts.apiUrl, `/api/v1/backfills/${opts.id}`, { method: 'GET' })
-      : await call(opts.apiUrl, `/api/v1/backfills/${opts.id}/${opts.action}`, { method: 'POST' });
+      ? await callApi(opts.apiUrl, `/api/v1/backfills/${opts.id}`, { method: 'GET' })
+      : await callApi(opts.apiUrl, `/api/v1/backfills/${opts.id}/${opts.action}`, {
+          method: 'POST',
+        });
   if (res.status !== 200) return failed(`backfill ${opts.action}`, res);
   const b = res.body as unknown as BackfillJson;
   if (opts.json) out(JSON.stringify(b));

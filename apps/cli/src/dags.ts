@@ -14,9 +14,7 @@ import {
 } from '@updraft/engine';
 import { findDagFiles, parseDagFiles } from '@updraft/engine/processor';
 import { asc, eq } from 'drizzle-orm';
-
-const out = (line = '') => process.stdout.write(`${line}\n`);
-const err = (line: string) => process.stderr.write(`${line}\n`);
+import { callApi, err, out } from './api-client.ts';
 
 export async function dagsList(opts: { dagsFolder: string; json: boolean }): Promise<number> {
   const files = [...(await findDagFiles(opts.dagsFolder)).keys()].sort();
@@ -159,25 +157,6 @@ export async function dagsTest(opts: {
   } finally {
     await resources.database.close();
   }
-}
-
-async function callApi(
-  apiUrl: string,
-  path: string,
-  init: RequestInit,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, apiUrl), {
-      ...init,
-      headers: { 'content-type': 'application/json' },
-    });
-  } catch (error) {
-    throw new Error(
-      `cannot reach the Updraft API at ${apiUrl} (is standalone running?): ${(error as Error).message}`,
-    );
-  }
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 export async function dagsTrigger(opts: {

@@ -4,29 +4,7 @@
  * registered here so main.ts only hooks them in; their work is loaded on use.
  */
 import { type Command, InvalidArgumentError } from 'commander';
-
-const out = (line = '') => process.stdout.write(`${line}\n`);
-const err = (line: string) => process.stderr.write(`${line}\n`);
-
-async function call(
-  apiUrl: string,
-  path: string,
-  init: RequestInit,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, apiUrl), {
-      ...init,
-      headers: { 'content-type': 'application/json' },
-    });
-  } catch (error) {
-    throw new Error(
-      `cannot reach the Updraft API at ${apiUrl} (is it running?): ${(error as Error).message}`,
-    );
-  }
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+import { callApi, err, out } from './api-client.ts';
 
 function printAffected(body: Record<string, unknown>, verb: string): void {
   const tis = (body.task_instances ?? []) as { task_id: string; map_index?: number }[];
@@ -50,7 +28,7 @@ export async function tasksClear(opts: {
   let taskIds: string[] | undefined;
   if (opts.taskRegex) {
     // Like Airflow's -t: a regular expression over the DAG's task ids.
-    const dag = await call(opts.apiUrl, base, { method: 'GET' });
+    const dag = await callApi(opts.apiUrl, base, { method: 'GET' });
     if (dag.status !== 200) {
       err(`clear failed (${dag.status}): ${String(dag.body.message)}`);
       return 1;
@@ -64,7 +42,7 @@ export async function tasksClear(opts: {
       return 1;
     }
   }
-  const { status, body } = await call(opts.apiUrl, `${base}/clearTaskInstances`, {
+  const { status, body } = await callApi(opts.apiUrl, `${base}/clearTaskInstances`, {
     method: 'POST',
     body: JSON.stringify({
       dag_run_id: opts.runId,
@@ -94,7 +72,7 @@ export async function tasksMark(opts: {
   upstream: boolean;
   dryRun: boolean;
 }): Promise<number> {
-  const { status, body } = await call(
+  const { status, body } = await callApi(
     opts.apiUrl,
     `/api/v1/dags/${encodeURIComponent(opts.dagId)}/updateTaskInstancesState`,
     {

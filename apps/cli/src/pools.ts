@@ -1,27 +1,6 @@
 /** `updraft pools …` (through a running Updraft API, like Airflow's `airflow pools`). */
 
-const out = (line = '') => process.stdout.write(`${line}\n`);
-const err = (line: string) => process.stderr.write(`${line}\n`);
-
-async function call(
-  apiUrl: string,
-  path: string,
-  init: RequestInit = {},
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, apiUrl), {
-      ...init,
-      headers: { 'content-type': 'application/json' },
-    });
-  } catch (error) {
-    throw new Error(
-      `cannot reach the Updraft API at ${apiUrl} (is it running?): ${(error as Error).message}`,
-    );
-  }
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+import { callApi, err, out } from './api-client.ts';
 
 interface PoolJson {
   name: string;
@@ -56,7 +35,7 @@ function table(pools: PoolJson[]): void {
 }
 
 export async function poolsList(opts: { apiUrl: string; json: boolean }): Promise<number> {
-  const { status, body } = await call(opts.apiUrl, '/api/v1/pools');
+  const { status, body } = await callApi(opts.apiUrl, '/api/v1/pools');
   if (status !== 200) {
     err(`listing pools failed (${status}): ${String(body.message)}`);
     return 1;
@@ -80,9 +59,9 @@ export async function poolsSet(opts: {
     ...(opts.includeDeferred !== undefined && { include_deferred: opts.includeDeferred }),
   };
   const path = `/api/v1/pools/${encodeURIComponent(opts.name)}`;
-  let res = await call(opts.apiUrl, path, { method: 'PATCH', body: JSON.stringify(fields) });
+  let res = await callApi(opts.apiUrl, path, { method: 'PATCH', body: JSON.stringify(fields) });
   if (res.status === 404) {
-    res = await call(opts.apiUrl, '/api/v1/pools', {
+    res = await callApi(opts.apiUrl, '/api/v1/pools', {
       method: 'POST',
       body: JSON.stringify({ name: opts.name, ...fields }),
     });
@@ -96,7 +75,7 @@ export async function poolsSet(opts: {
 }
 
 export async function poolsDelete(opts: { apiUrl: string; name: string }): Promise<number> {
-  const { status, body } = await call(
+  const { status, body } = await callApi(
     opts.apiUrl,
     `/api/v1/pools/${encodeURIComponent(opts.name)}`,
     { method: 'DELETE' },

@@ -24,7 +24,7 @@ import { advanceRun, RUN_ROW_COLUMNS, type RunRow } from '../runs.ts';
 import { type StateChange, transitionSelected, transitionTasks } from '../transitions.ts';
 import { type LoadedVersion, VersionCache } from '../versions.ts';
 import { createFunctionExecutor, DagFileCache } from './executors/function.ts';
-import { runHttpTask } from './executors/http.ts';
+import { createHttpExecutor } from './executors/http.ts';
 import { createHttpJobExecutor } from './executors/http-job.ts';
 import { createSensorExecutor } from './executors/sensor.ts';
 import { runShellTask } from './executors/shell.ts';
@@ -178,7 +178,7 @@ export class Worker {
           });
     this.#executors = {
       shell: runShellTask,
-      http: runHttpTask,
+      http: createHttpExecutor({ env: opts.env ?? process.env }),
       function: createFunctionExecutor(this.#files),
       sensor: createSensorExecutor({
         clock: resources.clock,

@@ -1,56 +1,38 @@
-/** HTTP tasks: one request; a status outside `expectStatus` (default 2xx) fails the task. */
+/**
+ * HTTP tasks: one request; a status outside `expectStatus` (default 2xx) fails the task. The
+ * request is built like a sensor's or an HTTP job's (http-request.ts): templates, XCom pulls, and
+ * header secrets from the worker's environment ("Bearer ${API_TOKEN}"), masked in logs and errors.
+ */
 import { httpConfigSchema } from '@updraft/core/dag';
-import { maskSecrets, sensitiveValues } from '../secrets.ts';
+import { describeTarget, type Env, maskSecrets, prepareRequest, send } from './http-request.ts';
 import { type Executor, TaskFailure } from './types.ts';
-import { renderWithXcom } from './xcom-template.ts';
+import { stringsIn, xcomTemplateContext } from './xcom-template.ts';
 
-export const runHttpTask: Executor = async (ctx) => {
-  // {{ xcom.<task>.<field> }} may name another task's result (see xcom-template.ts).
-  const config = await renderWithXcom(ctx, httpConfigSchema.parse(ctx.task.config));
-  const headers: Record<string, string> = { ...(config.headers ?? {}) };
-  const secrets = sensitiveValues(headers);
-  let body: string | undefined;
-  if (config.body !== undefined) {
-    body = typeof config.body === 'string' ? config.body : JSON.stringify(config.body);
-    if (
-      typeof config.body !== 'string' &&
-      !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')
-    ) {
-      headers['content-type'] = 'application/json';
+export function createHttpExecutor(deps: { env: Env }): Executor {
+  return async (ctx) => {
+    const config = httpConfigSchema.parse(ctx.task.config);
+    // {{ xcom.<task>.<field> }} may name another task's result (see xcom-template.ts).
+    const context = await xcomTemplateContext(
+      ctx,
+      stringsIn([config.url, config.headers ?? {}, config.body ?? null]),
+    );
+    const req = prepareRequest(config, context, deps.env);
+    const answer = await send(req, ctx.signal, ctx.log);
+    const ok = config.expectStatus
+      ? config.expectStatus.includes(answer.status)
+      : answer.status >= 200 && answer.status < 300;
+    if (!ok) {
+      throw new TaskFailure(
+        `${describeTarget(req)} answered ${answer.status}: ${maskSecrets(answer.text.slice(0, 500), req.secrets)}`,
+      );
     }
-  }
-  const started = Date.now();
-  let response: Response;
-  try {
-    response = await fetch(config.url, {
-      method: config.method,
-      headers,
-      body: body ?? null,
-      signal: ctx.signal,
-    });
-  } catch (error) {
-    if (ctx.signal.aborted) throw ctx.signal.reason;
-    throw new TaskFailure(
-      `${config.method} ${maskSecrets(config.url, secrets)} failed: ${(error as Error).message}`,
-    );
-  }
-  const text = await response.text();
-  ctx.log(
-    `${config.method} ${maskSecrets(config.url, secrets)} → ${response.status} (${Date.now() - started} ms)\n`,
-  );
-  const ok = config.expectStatus ? config.expectStatus.includes(response.status) : response.ok;
-  if (!ok) {
-    throw new TaskFailure(
-      `${config.method} ${maskSecrets(config.url, secrets)} answered ${response.status}: ${maskSecrets(text.slice(0, 500), secrets)}`,
-    );
-  }
-  if (config.responseAs === 'none' || text.length === 0) return {};
-  if (config.responseAs === 'text') return { result: text };
-  try {
-    return { result: JSON.parse(text) };
-  } catch {
-    throw new TaskFailure(
-      `${config.method} ${config.url} answered ${response.status} with a body that is not JSON (set responseAs: "text")`,
-    );
-  }
-};
+    if (config.responseAs === 'none' || answer.text.length === 0) return {};
+    if (config.responseAs === 'text') return { result: answer.text };
+    if (answer.json === undefined) {
+      throw new TaskFailure(
+        `${describeTarget(req)} answered ${answer.status} with a body that is not JSON (set responseAs: "text")`,
+      );
+    }
+    return { result: answer.json };
+  };
+}

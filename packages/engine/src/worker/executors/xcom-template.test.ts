@@ -18,14 +18,22 @@ beforeAll(async () => {
     let body = '';
     for await (const chunk of req) body += chunk;
     res.setHeader('content-type', 'application/json');
+    // A refusal that echoes the credentials it got: the task's error must not show them.
+    if (req.url?.startsWith('/forbidden')) res.statusCode = 403;
     res.end(
-      JSON.stringify({ url: req.url, n: req.headers['x-n'], body: JSON.parse(body || 'null') }),
+      JSON.stringify({
+        url: req.url,
+        n: req.headers['x-n'],
+        authorized: req.headers.authorization === 'Bearer s3cret-token',
+        echo: req.url?.startsWith('/forbidden') ? req.headers.authorization : undefined,
+        body: JSON.parse(body || 'null'),
+      }),
     );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   await h.scheduler().start();
-  await h.worker().start();
+  await h.worker({ env: { API_TOKEN: 's3cret-token' } }).start();
 });
 
 afterAll(async () => {
@@ -84,5 +92,49 @@ export default dag({ id: 'xcom_templates', team: 'data-eng' }, (d) => {
       'failed',
       'template {{ xcom.quiet }}: task "quiet" has no result (XCom "return_value") in this run',
     ]);
+  });
+
+  it('takes header secrets from the worker environment in HTTP tasks and never shows them', async () => {
+    await h.writeDag(
+      'http_secrets.ts',
+      `
+import { dag } from '@updraft/sdk';
+export default dag({ id: 'http_secrets', team: 'data-eng' }, (d) => {
+  d.http('ok', { url: '${base}/ok', headers: { Authorization: 'Bearer \${API_TOKEN}' } });
+  d.http('refused', { url: '${base}/forbidden', headers: { Authorization: 'Bearer \${API_TOKEN}' } });
+  d.http('not_allowed', { url: '${base}/ok', headers: { 'X-Db': '\${DATABASE_URL}' } });
+});
+`,
+    );
+    await h.processor.sync();
+    const { runId } = await h.ops.triggerRun('http_secrets', { actor: 'test' });
+    await h.finishedRun(runId);
+    const { db } = h.resources.database;
+    const tis = await db
+      .select()
+      .from(schema.taskInstances)
+      .where(eq(schema.taskInstances.runId, runId));
+    const byId = new Map(tis.map((t) => [t.taskId, t]));
+    expect(byId.get('ok')!.state).toBe('success');
+    const [ok] = rowsOf<{ value: string }>(
+      await db.execute(
+        sql`select value::text as value from xcoms where task_instance_id = ${byId.get('ok')!.id}`,
+      ),
+    );
+    expect(JSON.parse(ok!.value).authorized).toBe(true);
+    expect(byId.get('refused')!.state).toBe('failed');
+    expect(byId.get('refused')!.stateReason).toMatch(/answered 403/);
+    expect(byId.get('not_allowed')!.stateReason).toMatch(
+      /DATABASE_URL belongs to the worker's own configuration/,
+    );
+    const logs = rowsOf<{ content: string }>(
+      await db.execute(sql`select l.content from task_logs l join task_instances t on t.id = l.task_instance_id
+        where t.run_id = ${runId}`),
+    );
+    const everything = [...tis.map((t) => t.stateReason ?? ''), ...logs.map((l) => l.content)].join(
+      '\n',
+    );
+    expect(everything).not.toContain('s3cret-token');
+    expect(everything).toContain('***');
   });
 });
