@@ -289,6 +289,44 @@ function depths(/** @type {any[]} */ tasks) {
   return depth;
 }
 
+/** A task instance's name: its task id, with [map index] for an instance of a mapped task. */
+function instanceName(/** @type {any} */ t) {
+  return t.map_index >= 0 ? `${t.task_id}[${t.map_index}]` : t.task_id;
+}
+
+/**
+ * One entry per task for the graph: the instance itself, or for a mapped task a summary of its
+ * instances (unfinished while any is; failed if any failed; skipped if all skipped).
+ * @param {any[]} tis
+ * @returns {Map<string, any>}
+ */
+function instancesByTask(tis) {
+  /** @type {Map<string, any[]>} */
+  const groups = new Map();
+  for (const t of tis) groups.set(t.task_id, [...(groups.get(t.task_id) ?? []), t]);
+  const out = new Map();
+  for (const [taskId, list] of groups) {
+    if (list.length === 1 && list[0].map_index < 0) {
+      out.set(taskId, list[0]);
+      continue;
+    }
+    const states = list.map((t) => t.state ?? 'none');
+    const unfinished = states.filter((st) => !TERMINAL_TASK_STATES.has(st));
+    const state =
+      unfinished.length > 0
+        ? (unfinished.find((st) => st === 'running') ?? unfinished[0])
+        : states.includes('failed')
+          ? 'failed'
+          : states.includes('upstream_failed')
+            ? 'upstream_failed'
+            : states.every((st) => st === 'skipped')
+              ? 'skipped'
+              : 'success';
+    out.set(taskId, { ...list[0], state, map_index: -1, mapped: list.length });
+  }
+  return out;
+}
+
 /**
  * The task graph as SVG, layered left to right by depth. Nodes carry the state of the selected
  * run (as text and colour) and link to its run page.
@@ -354,7 +392,11 @@ function taskGraph(dagId, tasks, instances, runId) {
         class: `node ${state ? `state-${cssToken(state)}` : 'no-run'}`,
         transform: `translate(${p.x},${p.y})`,
       },
-      el('title', {}, `${t.task_id} (${t.type})${state ? `: ${label(state)}` : ''}`),
+      el(
+        'title',
+        {},
+        `${t.task_id} (${t.type})${ti?.mapped ? `, ${ti.mapped} mapped instances` : ''}${state ? `: ${label(state)}` : ''}`,
+      ),
       el('rect', { width: W, height: H, rx: 6 }),
       el('text', { x: 10, y: 19, class: 'node-id' }, shortId),
       el('text', { x: 10, y: 36, class: 'node-sub' }, state ? label(state) : t.type),
@@ -668,7 +710,7 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
       tis = (await api(`${runPath(dagId, selected.dag_run_id)}/taskInstances?limit=1000`))
         .task_instances;
     }
-    const byTask = new Map(tis.map((t) => [t.task_id, t]));
+    const byTask = instancesByTask(tis);
     render(header, dag, () => dagHeader(dag));
     graphTitle.textContent = selected ? `Graph: run ${selected.dag_run_id}` : 'Graph';
     render(graph, [dag.tasks, tis, selectedRun], () =>
@@ -811,7 +853,7 @@ function runView(
     id: 'clear-downstream',
     testid: 'clear-downstream',
   });
-  const logTitle = el('h2', { id: 'log-h' }, 'Log');
+  const logTitle = el('h2', { id: 'log-h', testid: 'log-title' }, 'Log');
   const logTries = el('div', { class: 'row' });
   const logContent = el('pre', { class: 'log', testid: 'log-content', tabindex: 0 });
   const logSection = el(
@@ -821,7 +863,7 @@ function runView(
     logTries,
     logContent,
   );
-  /** @type {{ taskId: string, tryNumber: number } | null} */
+  /** @type {{ taskId: string, tryNumber: number, mapIndex: number } | null} */
   let log = null;
   /** @type {any[]} */
   let tis = [];
@@ -892,8 +934,12 @@ function runView(
     await poll.now();
   }
 
-  function openLog(/** @type {string} */ taskId, /** @type {number} */ tryNumber) {
-    log = { taskId, tryNumber };
+  function openLog(
+    /** @type {string} */ taskId,
+    /** @type {number} */ tryNumber,
+    /** @type {number} */ mapIndex = -1,
+  ) {
+    log = { taskId, tryNumber, mapIndex };
     logSection.hidden = false;
     logContent.textContent = 'Loading…';
     shown.delete(logTries);
@@ -903,10 +949,11 @@ function runView(
 
   async function refreshLog() {
     if (!log) return;
-    const { taskId, tryNumber } = log;
-    const ti = tis.find((t) => t.task_id === taskId);
+    const { taskId, tryNumber, mapIndex } = log;
+    const ti = tis.find((t) => t.task_id === taskId && t.map_index === mapIndex);
     const tries = Math.max(ti?.try_number ?? 1, 1);
-    logTitle.textContent = `Log: ${taskId}, try ${tryNumber}`;
+    const name = mapIndex >= 0 ? `${taskId}[${mapIndex}]` : taskId;
+    logTitle.textContent = `Log: ${name}, try ${tryNumber}`;
     render(logTries, [taskId, tryNumber, tries], () => [
       el('span', { class: 'muted' }, 'Try:'),
       Array.from({ length: tries }, (_, i) => i + 1).map((n) =>
@@ -917,7 +964,7 @@ function runView(
             class: 'small',
             'aria-pressed': String(n === tryNumber),
             testid: `log-try-${n}`,
-            on: { click: () => openLog(taskId, n) },
+            on: { click: () => openLog(taskId, n, mapIndex) },
           },
           String(n),
         ),
@@ -925,9 +972,10 @@ function runView(
     ]);
     try {
       const body = await api(
-        `${runPath(dagId, runId)}/taskInstances/${enc(taskId)}/logs/${tryNumber}`,
+        `${runPath(dagId, runId)}/taskInstances/${enc(taskId)}/logs/${tryNumber}${mapIndex >= 0 ? `?map_index=${mapIndex}` : ''}`,
       );
-      if (log?.taskId !== taskId || log.tryNumber !== tryNumber) return;
+      if (log?.taskId !== taskId || log.tryNumber !== tryNumber || log.mapIndex !== mapIndex)
+        return;
       const text = body.content || '(no output yet)';
       if (logContent.textContent !== text) logContent.textContent = text;
     } catch (error) {
@@ -944,9 +992,7 @@ function runView(
     ]);
     tis = tiList.task_instances;
     render(summary, run, () => runSummary(run));
-    render(graph, [dag.tasks, tis], () =>
-      taskGraph(dagId, dag.tasks, new Map(tis.map((t) => [t.task_id, t])), runId),
-    );
+    render(graph, [dag.tasks, tis], () => taskGraph(dagId, dag.tasks, instancesByTask(tis), runId));
     render(tiBox, [tis, log?.taskId], () => tiTable(tis));
     render(eventsBox, eventList.events, () => eventTable(eventList.events));
     await refreshLog();
@@ -1017,17 +1063,22 @@ function runView(
         'tbody',
         {},
         items.map((t) => {
-          const id = t.task_id;
+          // A mapped task's instances each get a row, named and acted on by map index.
+          const id = instanceName(t);
+          const tiPath = `${runPath(dagId, runId)}/taskInstances/${enc(t.task_id)}${t.map_index >= 0 ? `/${t.map_index}` : ''}`;
           const mark = (/** @type {'success' | 'failed'} */ state) => () =>
             act(`Mark task "${id}" as ${state}?`, () =>
-              api(`${runPath(dagId, runId)}/taskInstances/${enc(id)}`, {
+              api(tiPath, {
                 method: 'PATCH',
                 body: { new_state: state },
               }),
             );
           return el(
             'tr',
-            { testid: `ti-row-${id}`, class: log?.taskId === id ? 'selected' : null },
+            {
+              testid: `ti-row-${id}`,
+              class: log?.taskId === t.task_id && log.mapIndex === t.map_index ? 'selected' : null,
+            },
             el('th', { scope: 'row' }, id, el('div', { class: 'muted small' }, t.operator)),
             el('td', {}, statePill(t.state, 'ti-state')),
             el(
@@ -1050,7 +1101,7 @@ function runView(
                   class: 'small',
                   testid: `log-button-${id}`,
                   'aria-label': `Log of ${id}`,
-                  on: { click: () => openLog(id, Math.max(t.try_number, 1)) },
+                  on: { click: () => openLog(t.task_id, Math.max(t.try_number, 1), t.map_index) },
                 },
                 'Log',
               ),
@@ -1068,7 +1119,7 @@ function runView(
                           method: 'POST',
                           body: {
                             dag_run_id: runId,
-                            task_ids: [id],
+                            task_ids: [t.task_id],
                             include_downstream: downstream.checked,
                           },
                         }),

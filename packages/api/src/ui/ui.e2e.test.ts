@@ -25,6 +25,12 @@ export default dag({ id: 'manual_only', team: 'analytics', schedule: null }, (d)
   d.shell('hello', { command: 'echo hello' });
 });
 `;
+const MAPPED_DAG = `
+import { dag } from '@updraft/sdk';
+export default dag({ id: 'mapped', team: 'data-eng', schedule: null }, (d) => {
+  d.map('square', [2, 3, 4], (ctx) => { ctx.log('squaring ' + ctx.item); return ctx.item * ctx.item; });
+});
+`;
 const BROKEN_DAG = `
 import { dag } from '@updraft/sdk';
 export default dag({ id: 'broken', team: 'data-eng', schedule: 'every day' }, (d) => { d.shell('a', { command: 'true' }); });
@@ -62,6 +68,7 @@ describe('web UI (headless Chromium)', () => {
     await h.writeDag('etl.ts', DAG);
     await h.writeDag('manual.ts', MANUAL_DAG);
     await h.writeDag('broken.ts', BROKEN_DAG);
+    await h.writeDag('mapped.ts', MAPPED_DAG);
     await h.processor.sync();
     h.worker().start();
     h.scheduler().start();
@@ -85,7 +92,7 @@ describe('web UI (headless Chromium)', () => {
     await page.goto(`${base}/`);
     await expect.poll(() => page.getByTestId('env-badge').textContent(), POLL).toBe('local');
     const rows = page.getByTestId('dag-table').locator('tbody tr');
-    await expect.poll(() => rows.count(), POLL).toBe(2);
+    await expect.poll(() => rows.count(), POLL).toBe(3);
     const etl = page.getByTestId('dag-row-etl');
     expect(await etl.textContent()).toContain('data-eng');
     expect(await etl.textContent()).toContain('demo');
@@ -204,6 +211,38 @@ describe('web UI (headless Chromium)', () => {
       .poll(() => row('report').getByTestId('ti-state').textContent(), POLL)
       .toBe('failed');
     await page.screenshot({ path: '/tmp/updraft-ui.png', fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('shows a mapped task as one graph node and one row per instance, each with its log', async () => {
+    const { runId } = await h.ops.triggerRun('mapped', { actor: 'test' });
+    await h.finishedRun(runId);
+    await page.goto(`${base}/#/dags/mapped/runs/${encodeURIComponent(runId)}`);
+    const node = page.getByTestId('graph-node-square');
+    await expect.poll(() => node.getAttribute('data-state'), POLL).toBe('success');
+    expect(await node.locator('title').textContent()).toContain('3 mapped instances');
+    for (const i of [0, 1, 2]) {
+      await expect
+        .poll(
+          () => page.getByTestId(`ti-row-square[${i}]`).getByTestId('ti-state').textContent(),
+          POLL,
+        )
+        .toBe('success');
+    }
+    await page.getByTestId('log-button-square[2]').click();
+    await expect
+      .poll(() => page.getByTestId('log-content').textContent(), POLL)
+      .toContain('squaring 4');
+    expect(await page.getByTestId('log-title').textContent()).toContain('square[2]');
+    // Marking one instance changes that instance only.
+    await page.getByTestId('mark-failed-square[1]').click();
+    await expect
+      .poll(() => page.getByTestId('ti-row-square[1]').getByTestId('ti-state').textContent(), POLL)
+      .toBe('failed');
+    expect(await page.getByTestId('ti-row-square[0]').getByTestId('ti-state').textContent()).toBe(
+      'success',
+    );
+    await expect.poll(() => node.getAttribute('data-state'), POLL).toBe('failed');
     expect(pageErrors).toEqual([]);
   });
 });
