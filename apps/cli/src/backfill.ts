@@ -6,6 +6,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { callApi, err, out } from './api-client.ts';
+import { jsonObject } from './args.ts';
 
 interface BackfillJson {
   id: number;
@@ -166,18 +167,6 @@ const isoDate = (name: string) => (value: string) => {
   if (Number.isNaN(Date.parse(value)))
     throw new InvalidArgumentError(`${name} must be an ISO-8601 date such as 2026-01-01`);
   return value;
-};
-
-const jsonObject = (value: string): Record<string, unknown> => {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch (error) {
-    throw new InvalidArgumentError(`not valid JSON: ${(error as Error).message}`);
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
-    throw new InvalidArgumentError('conf must be a JSON object');
-  return parsed as Record<string, unknown>;
 };
 
 /** Registers `updraft backfill …`. */

@@ -5,6 +5,7 @@
 import { envFields, parseEnv } from '@updraft/engine/config';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
+import { jsonObject } from './args.ts';
 import { addBackfillCommands } from './backfill.ts';
 import { addManualCommands } from './manual.ts';
 import { EXAMPLE_DAGS, EXAMPLE_TEAMS } from './paths.ts';
@@ -38,18 +39,6 @@ const int = (name: string) => (value: string) => {
   if (!Number.isInteger(n) || n < 0)
     throw new InvalidArgumentError(`${name} must be a non-negative integer`);
   return n;
-};
-
-const jsonObject = (value: string): Record<string, unknown> => {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch (error) {
-    throw new InvalidArgumentError(`not valid JSON: ${(error as Error).message}`);
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
-    throw new InvalidArgumentError('conf must be a JSON object');
-  return parsed as Record<string, unknown>;
 };
 
 const program = new Command()
