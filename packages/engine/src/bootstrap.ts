@@ -7,7 +7,7 @@ import { type EnvironmentName, type TeamsFile, teamsFileSchema } from '@updraft/
 import { type DatabaseHandle, migrateDatabase, openDatabase } from '@updraft/db';
 import pino, { type Logger } from 'pino';
 import { parse } from 'yaml';
-import { setPool } from './pools.ts';
+import { declarePools } from './pools.ts';
 import { EngineEvents, type EngineResources, systemClock } from './resources.ts';
 import { syncTeams } from './teams.ts';
 import { loadTimetablePlugins } from './timetables.ts';
@@ -117,7 +117,7 @@ export async function openEngine(opts: OpenEngineOptions): Promise<EngineResourc
   if (opts.teamsFile) {
     const teams = await loadTeamsFile(opts.teamsFile);
     await syncTeams(resources, teams.teams);
-    for (const pool of teams.pools) await setPool(database.db, pool);
+    await declarePools(database.db, teams.pools);
   }
   return resources;
 }

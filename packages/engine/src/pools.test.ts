@@ -7,7 +7,7 @@
 import { schema } from '@updraft/db';
 import { asc, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deletePool, poolStats, setPool } from './pools.ts';
+import { declarePools, deletePool, poolStats, setPool } from './pools.ts';
 import { createEngineHarness, type EngineHarness, waitFor } from './testing.ts';
 
 /** Counts weighted executions at once, per key, across every worker in this process. */
@@ -223,5 +223,20 @@ describe('pools and concurrency limits (postgres)', () => {
     await deletePool(db, 'scratch');
     expect(await poolStats(db, 'scratch')).toEqual([]);
     await expect(setPool(db, { name: 'bad name!', slots: 1 })).rejects.toThrow(/pool name/);
+  });
+
+  it("declares an environment's pools from processes starting at once, then resizes them", async () => {
+    const declared = [{ name: 'declared', slots: 3, description: 'from teams.yaml' }];
+    // A scheduler, a worker and the API start together and all declare the same pools.
+    await Promise.all(
+      Array.from({ length: 5 }, () => declarePools(h.resources.database.db, declared)),
+    );
+    expect((await poolStats(h.resources.database.db, 'declared'))[0]).toMatchObject({
+      name: 'declared',
+      slots: 3,
+      description: 'from teams.yaml',
+    });
+    await declarePools(h.resources.database.db, [{ name: 'declared', slots: 5 }]);
+    expect((await poolStats(h.resources.database.db, 'declared'))[0]).toMatchObject({ slots: 5 });
   });
 });

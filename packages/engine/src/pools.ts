@@ -484,6 +484,28 @@ export async function setPool(
   return (await poolStats(db, input.name))[0]!;
 }
 
+/**
+ * Creates or resizes the pools an environment declares (teams.yaml), at start-up. One upsert per
+ * pool, so the scheduler, workers and API starting at once never race each other into a conflict.
+ */
+export async function declarePools(
+  db: Database,
+  pools: readonly {
+    name: string;
+    slots: number;
+    description?: string | undefined;
+    includeDeferred?: boolean | undefined;
+  }[],
+): Promise<void> {
+  for (const pool of pools) {
+    await db.execute(sql`insert into pools (name, slots, description, include_deferred)
+      values (${pool.name}, ${pool.slots}, ${pool.description ?? null}, ${pool.includeDeferred ?? false})
+      on conflict (name) do update set slots = excluded.slots, description = excluded.description,
+        include_deferred = excluded.include_deferred, updated_at = now()`);
+  }
+  if (pools.length > 0) await db.execute(sql`select pg_notify(${CHANNELS.scheduler}, 'pools')`);
+}
+
 /** Deletes a pool. default_pool cannot be deleted; nor a pool with queued or running work. */
 export async function deletePool(db: Database, name: string): Promise<void> {
   if (name === DEFAULT_POOL) throw new InvalidError(`"${DEFAULT_POOL}" cannot be deleted`);
