@@ -13,7 +13,13 @@ import type { EngineResources } from '../resources.ts';
 import { checkTimetables, nextAutomatedRun, timetablesOf } from '../timetables.ts';
 import { type FileStamp, findDagFiles } from './load.ts';
 import { type ParseMessage, parseDagFiles } from './parse.ts';
-import { type FailedFile, type FileOutcome, type ParsedFile, recordBatch } from './record.ts';
+import {
+  dagRowFields,
+  type FailedFile,
+  type FileOutcome,
+  type ParsedFile,
+  recordBatch,
+} from './record.ts';
 
 /** Files (and DAGs) recorded per transaction. */
 const BATCH_FILES = 100;
@@ -277,19 +283,7 @@ async function upsertDag(
   timetables?: TimetableRegistry,
 ): Promise<boolean> {
   const contentHash = dagVersionHash(spec, file.sourceHash);
-  const fields = {
-    teamId: spec.team,
-    fileloc: file.fileloc,
-    isActive: true,
-    description: spec.description,
-    tags: spec.tags,
-    schedule: spec.schedule,
-    timezone: spec.timezone,
-    maxActiveRuns: spec.maxActiveRuns,
-    maxActiveTasks: spec.maxActiveTasks,
-    lastParsedAt: now,
-    updatedAt: now,
-  };
+  const fields = dagRowFields(spec, file.fileloc, now);
   await tx
     .insert(schema.dags)
     .values({ dagId: spec.dagId, isPaused: pauseNewDags, ...fields })

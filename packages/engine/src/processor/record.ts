@@ -27,6 +27,23 @@ interface ExistingDag {
   team_id: string;
 }
 
+/** The columns of a DAG's row that come from its current spec and file (both recording paths). */
+export function dagRowFields(spec: DagSpec, fileloc: string, now: Date) {
+  return {
+    teamId: spec.team,
+    fileloc,
+    isActive: true,
+    description: spec.description,
+    tags: spec.tags,
+    schedule: spec.schedule,
+    timezone: spec.timezone,
+    maxActiveRuns: spec.maxActiveRuns,
+    maxActiveTasks: spec.maxActiveTasks,
+    lastParsedAt: now,
+    updatedAt: now,
+  };
+}
+
 /** The next scheduled interval of a DAG, from its last scheduled run (or none). */
 export function nextRunOf(
   spec: Pick<DagSpec, 'schedule' | 'timezone' | 'startDate' | 'endDate' | 'catchup' | 'timetable'>,
@@ -166,22 +183,12 @@ export async function recordBatch(
             return {
               dagId: spec.dagId,
               isPaused: opts.pauseNewDags,
-              teamId: spec.team,
-              fileloc: file.fileloc,
-              isActive: true,
-              description: spec.description,
-              tags: spec.tags,
-              schedule: spec.schedule,
-              timezone: spec.timezone,
-              maxActiveRuns: spec.maxActiveRuns,
-              maxActiveTasks: spec.maxActiveTasks,
+              ...dagRowFields(spec, file.fileloc, now),
               latestVersionId: known.get(spec.dagId) ?? null,
               nextDagrun: info?.logicalDate ?? null,
               nextDagrunDataIntervalStart: info?.dataInterval.start ?? null,
               nextDagrunDataIntervalEnd: info?.dataInterval.end ?? null,
               nextDagrunCreateAfter: info?.runAfter ?? null,
-              lastParsedAt: now,
-              updatedAt: now,
             };
           }),
         )
