@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { withPreparedStatements } from './prepared.ts';
 import * as schema from './schema/index.ts';
 
 export { schema };
@@ -52,7 +53,10 @@ async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Dat
     idle_timeout: 60,
     max_lifetime: 60 * 30,
   });
-  const db = drizzle(client, { schema, casing: 'snake_case' }) as unknown as Database;
+  const db = drizzle(withPreparedStatements(client), {
+    schema,
+    casing: 'snake_case',
+  }) as unknown as Database;
   // Drizzle makes postgres.js pass timestamps through untouched (its columns send ISO strings);
   // let Date parameters in raw `sql` fragments through too, as PGlite does.
   const serializers = client.options.serializers as Record<number, (value: unknown) => unknown>;

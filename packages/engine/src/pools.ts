@@ -15,7 +15,7 @@ import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors
 import { type Database, type Queryable, rowsOf } from '@updraft/db';
 import { sql } from 'drizzle-orm';
 import { CHANNELS } from './resources.ts';
-import { type StateChange, transitionTasks } from './transitions.ts';
+import { intArray, type StateChange, transitionTasks } from './transitions.ts';
 import { VersionCache } from './versions.ts';
 
 export const DEFAULT_POOL = 'default_pool';
@@ -235,14 +235,7 @@ async function queueFromPool(
                   sql`, `,
                 )})`
           }
-          ${
-            seen.length === 0
-              ? sql``
-              : sql`and t.id not in (${sql.join(
-                  seen.map((id) => sql`${id}`),
-                  sql`, `,
-                )})`
-          }
+          ${seen.length === 0 ? sql`` : sql`and t.id <> all(${intArray(seen)})`}
         order by t.priority_weight desc, r.logical_date, t.id
         limit ${batch}`),
     );
@@ -317,44 +310,49 @@ export async function queueScheduledInPools(
 }
 
 /**
- * After a task instance left its slot (a try ended): if work of any DAG is waiting in its pool,
- * queue it now rather than at the scheduler's next pass.
+ * After task instances left their slots (their tries ended): for each pool that was full and has
+ * work of any DAG waiting, queue it now rather than at the scheduler's next pass.
  */
-export async function releasePoolSlot(
+export async function releasePoolSlots(
   tx: Queryable,
-  taskInstanceId: number,
+  taskInstanceIds: readonly number[],
   actor: string,
   now: Date,
   opts: QueueOptions = {},
 ): Promise<StateChange[]> {
-  const [row] = rowsOf<{
+  if (taskInstanceIds.length === 0) return [];
+  const pools = rowsOf<{
     pool: string;
-    pool_slots: number;
+    freed: number;
     slots: number | null;
     occupied: number;
     waiting: boolean;
   }>(
-    await tx.execute(sql`select t.pool, t.pool_slots, p.slots,
+    await tx.execute(sql`select t.pool, min(p.slots) as slots,
         (select coalesce(sum(o.pool_slots), 0)::int from task_instances o
           where o.pool = t.pool and o.state in ('queued', 'running')) as occupied,
         exists(select 1 from task_instances w where w.state = 'scheduled' and w.pool = t.pool) as waiting
-      from task_instances t left join pools p on p.name = t.pool where t.id = ${taskInstanceId}`),
+      from task_instances t left join pools p on p.name = t.pool
+      where t.id = any(${intArray(taskInstanceIds)}) group by t.pool order by t.pool`),
   );
-  // Only when the pool was full before this slot freed is anything waiting for it.
-  if (!row?.waiting || row.slots === null) return [];
-  if (row.occupied + Number(row.pool_slots) < row.slots) return [];
-  // Never wait for the pool here (the caller may hold DAG locks and rows): if someone else is
-  // queueing into it, wake the scheduler, whose next pass queues for the pool after our commit.
-  const [got] = rowsOf<{ ok: boolean }>(
-    await tx.execute(sql`select pg_try_advisory_xact_lock(hashtext(${poolKey(row.pool)})) as ok`),
-  );
-  if (!got?.ok) {
-    await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`pool:${row.pool}`})`);
-    return [];
-  }
   const versions = opts.versions ?? new VersionCache(100);
-  const limits = new Limits(tx, versions, new Map());
-  const changes = await queueFromPool(tx, row.pool, actor, now, limits, null);
+  const changes: StateChange[] = [];
+  for (const row of pools) {
+    // Work waits and the pool has room now. (Not only when it was full before: a queueing that
+    // lost the pool's lock to another transaction may have left room behind.)
+    if (!row.waiting || row.slots === null || row.occupied >= row.slots) continue;
+    // Never wait for the pool here (the caller may hold DAG locks and rows): if someone else is
+    // queueing into it, wake the scheduler, whose next pass queues for the pool after our commit.
+    const [got] = rowsOf<{ ok: boolean }>(
+      await tx.execute(sql`select pg_try_advisory_xact_lock(hashtext(${poolKey(row.pool)})) as ok`),
+    );
+    if (!got?.ok) {
+      await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`pool:${row.pool}`})`);
+      continue;
+    }
+    const limits = new Limits(tx, versions, new Map());
+    changes.push(...(await queueFromPool(tx, row.pool, actor, now, limits, null)));
+  }
   if (changes.length > 0 && (opts.notify ?? true)) {
     await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
   }

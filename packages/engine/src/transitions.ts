@@ -66,7 +66,7 @@ export async function transitionTasks(
   const rows = await transitionSelected(
     tx,
     sql`select id, state from task_instances
-      where id in (${inList(ids)}) and state in (${inList(legal)})
+      where id = any(${intArray(ids)}) and state in (${inList(legal)})
         ${opts.where ? sql`and ${opts.where}` : sql``}
       for update`,
     to,
@@ -77,6 +77,15 @@ export async function transitionTasks(
 
 function legalFrom(to: TaskState, opts: Pick<TaskTransitionOptions, 'from'>): TaskState[] {
   return taskPredecessors(to).filter((s) => !opts.from || opts.from.includes(s));
+}
+
+/**
+ * Integers as one array parameter (`= any(…)`, `unnest(…)`): the statement's text, and so its
+ * prepared plan, stays the same whatever the count.
+ */
+export function intArray(values: readonly number[], type: 'bigint' | 'int' = 'bigint'): SQL {
+  const literal = `{${values.map((v) => Math.trunc(Number(v))).join(',')}}`;
+  return type === 'bigint' ? sql`${literal}::bigint[]` : sql`${literal}::int[]`;
 }
 
 const inList = (values: readonly (string | number)[]) =>

@@ -18,6 +18,7 @@ export interface LoadedVersion {
 
 export class VersionCache {
   readonly #entries = new Map<number, LoadedVersion>();
+  readonly #loading = new Map<number, Promise<LoadedVersion>>();
   readonly #max: number;
 
   constructor(max = 2000) {
@@ -27,6 +28,16 @@ export class VersionCache {
   async get(db: Queryable, versionId: number): Promise<LoadedVersion> {
     const hit = this.#entries.get(versionId);
     if (hit) return hit;
+    // Many tasks of a new version start at once: one read serves them all.
+    let loading = this.#loading.get(versionId);
+    if (!loading) {
+      loading = this.#load(db, versionId).finally(() => this.#loading.delete(versionId));
+      this.#loading.set(versionId, loading);
+    }
+    return loading;
+  }
+
+  async #load(db: Queryable, versionId: number): Promise<LoadedVersion> {
     const [row] = await db
       .select()
       .from(schema.dagVersions)

@@ -11,17 +11,18 @@ import { BranchResultError, branchChoice, controlFlowSkips } from '@updraft/core
 import { functionConfigSchema, type TaskSpec, type TaskType } from '@updraft/core/dag';
 import { retryDelay } from '@updraft/core/decisions';
 import { assertNever } from '@updraft/core/errors';
+import type { TaskState } from '@updraft/core/state';
 import { templateContext } from '@updraft/core/template';
 import { type Queryable, rowsOf, schema, type Tx } from '@updraft/db';
 import { eq, sql } from 'drizzle-orm';
 import { CallbackRunner, type CallbackRunnerOptions, requestCallbacks } from '../callbacks.ts';
 import { isLatestOnly, latestOnlyExecutor } from '../latest-only.ts';
 import { mappedItemFields } from '../mapping.ts';
-import { releasePoolSlot } from '../pools.ts';
+import { releasePoolSlots } from '../pools.ts';
 import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts';
 import { CHANNELS, type EngineResources } from '../resources.ts';
 import { advanceRun, RUN_ROW_COLUMNS, type RunRow } from '../runs.ts';
-import { type StateChange, transitionSelected, transitionTasks } from '../transitions.ts';
+import { intArray, type StateChange, transitionSelected, transitionTasks } from '../transitions.ts';
 import { type LoadedVersion, VersionCache } from '../versions.ts';
 import { createFunctionExecutor, DagFileCache } from './executors/function.ts';
 import { createHttpExecutor } from './executors/http.ts';
@@ -103,6 +104,21 @@ type Outcome =
   | { kind: 'reschedule'; at: Date; state: Record<string, unknown> }
   | { kind: 'skipped'; reason: string };
 
+/** A finished try waiting to be recorded. */
+interface Completion {
+  claimed: Claimed;
+  outcome: Outcome;
+  version: LoadedVersion | undefined;
+  durationMs: number;
+  /** Recorded in a batch of its own (after a batch it was in failed). */
+  alone: boolean;
+  attempts: number;
+  done: () => void;
+}
+
+/** Most finished tries recorded in one transaction. */
+const MAX_COMPLETION_BATCH = 128;
+
 class Superseded extends Error {}
 /** Carries an executor's reschedule request to the outcome (see classifyFailure). */
 class Rescheduled extends Error {
@@ -129,7 +145,7 @@ export class Worker {
   readonly #r: EngineResources;
   readonly #versions = new VersionCache();
   readonly #files = new DagFileCache();
-  readonly #runs = new Map<number, typeof schema.dagRuns.$inferSelect>();
+  readonly #runs = new Map<number, Promise<typeof schema.dagRuns.$inferSelect | undefined>>();
   readonly #concurrency: number;
   readonly #pollIntervalMs: number;
   readonly #heartbeatIntervalMs: number;
@@ -142,8 +158,17 @@ export class Worker {
   readonly #callbackRunner: CallbackRunner | null;
   readonly #inFlight = new Map<
     number,
-    { claimed: Claimed; abort: AbortController; done: Promise<void> }
+    {
+      claimed: Claimed;
+      abort: AbortController;
+      done: Promise<void>;
+      /** Its completion already claimed for the freed slot: the claim loop need not look. */
+      queueChecked: boolean;
+    }
   >();
+  /** Finished tries waiting to be recorded (#recordCompletions). */
+  readonly #completions: Completion[] = [];
+  #recording = false;
   readonly #logBuffers = new Map<number, { tryNumber: number; chunks: string[] }>();
   #running = false;
   #accepting = false;
@@ -376,14 +401,14 @@ export class Worker {
 
   #launch(claimed: Claimed): void {
     const abort = new AbortController();
-    const entry = { claimed, abort, done: Promise.resolve() };
+    const entry = { claimed, abort, done: Promise.resolve(), queueChecked: false };
     entry.done = this.#execute(claimed, abort.signal)
       .catch((error) =>
         this.#r.logger.error({ err: error, taskInstance: claimed.id }, 'task execution crashed'),
       )
       .finally(() => {
         this.#inFlight.delete(claimed.id);
-        this.#wake?.();
+        if (!entry.queueChecked) this.#wake?.();
       });
     this.#inFlight.set(claimed.id, entry);
   }
@@ -574,207 +599,398 @@ export class Worker {
     };
   }
 
-  /** A run's fields a task needs never change (version, dates, conf): read once per run. */
-  async #runOf(runPk: number): Promise<typeof schema.dagRuns.$inferSelect | undefined> {
+  /**
+   * A run's fields a task needs never change (version, dates, conf): read once per run, also when
+   * many of its tasks start at once.
+   */
+  #runOf(runPk: number): Promise<typeof schema.dagRuns.$inferSelect | undefined> {
     const hit = this.#runs.get(runPk);
     if (hit) return hit;
-    const [run] = await this.#r.database.db
+    const read = this.#r.database.db
       .select()
       .from(schema.dagRuns)
-      .where(eq(schema.dagRuns.id, runPk));
-    if (!run) return undefined;
+      .where(eq(schema.dagRuns.id, runPk))
+      .then(([run]) => run);
     if (this.#runs.size >= 1000) this.#runs.delete(this.#runs.keys().next().value!);
-    this.#runs.set(runPk, run);
-    return run;
+    this.#runs.set(runPk, read);
+    // A failed or missing read is not remembered.
+    read.then(
+      (run) => run || this.#runs.delete(runPk),
+      () => this.#runs.delete(runPk),
+    );
+    return read;
   }
 
-  /**
-   * Records the try's outcome and advances the run, in one transaction. Retried while the
-   * database is unreachable; if it never comes back, the scheduler's zombie check takes over.
-   */
-  async #finish(
+  /** Queues the try's outcome for recording; resolves once it is recorded (or given up). */
+  #finish(
     claimed: Claimed,
     outcome: Outcome,
     version: LoadedVersion | undefined,
     durationMs: number,
   ): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      let handOff: Claimed[] = [];
-      let reservedHere = 0;
-      let runLocked = false;
-      try {
-        const changes = await this.#r.database.db.transaction(async (tx) => {
-          const now = this.#r.clock.now();
-          // Another completion of this run may hold the run: then only this try is recorded here,
-          // and the run is advanced after commit (or by the holder, or by the scheduler).
-          const [runRow] = rowsOf<RunRow>(
-            await tx.execute(
-              sql`select ${RUN_ROW_COLUMNS} from dag_runs where id = ${claimed.runPk} for update skip locked`,
-            ),
-          );
-          runLocked = runRow !== undefined;
-          const mine = sql`worker_id = ${this.id} and try_number = ${claimed.tryNumber}`;
-          const ended = [sql`end_date = ${now}`, sql`duration_ms = ${durationMs}`];
-          let changes: StateChange[] = [];
-          switch (outcome.kind) {
-            case 'success':
-              changes = await transitionTasks(tx, [claimed.id], 'success', {
-                actor: this.id,
-                from: ['running'],
-                where: mine,
-                set: ended,
-              });
-              if (changes.length > 0 && outcome.result !== undefined) {
-                await tx
-                  .insert(schema.xcoms)
-                  .values({
-                    taskInstanceId: claimed.id,
-                    dagRunId: claimed.runPk,
-                    taskId: claimed.taskId,
-                    mapIndex: claimed.mapIndex,
-                    key: 'return_value',
-                    value: outcome.result as never,
-                  })
-                  .onConflictDoUpdate({
-                    target: [schema.xcoms.taskInstanceId, schema.xcoms.key],
-                    set: { value: outcome.result as never },
-                  });
-              }
-              if (changes.length > 0 && outcome.skip.length > 0) {
-                const ids = rowsOf<{ id: number }>(
-                  await tx.execute(sql`select id from task_instances where dag_run_id = ${claimed.runPk}
-                    and task_id in (${sql.join(
-                      outcome.skip.map((t) => sql`${t}`),
-                      sql`, `,
-                    )})`),
-                ).map((r) => Number(r.id));
-                changes.push(
-                  ...(await transitionTasks(tx, ids, 'skipped', {
-                    actor: this.id,
-                    reason: `skipped by ${outcome.skippedBy}`,
-                    from: ['none', 'scheduled'],
-                    set: [sql`end_date = ${now}`],
-                  })),
-                );
-              }
-              break;
-            case 'failure': {
-              const task = version?.tasks.get(claimed.taskId);
-              if (outcome.retryable && claimed.tryNumber <= claimed.maxRetries && task) {
-                const delay = retryDelay(
-                  task,
-                  claimed.tryNumber,
-                  `${claimed.dagId}/${claimed.runId}/${claimed.taskId}`,
-                );
-                changes = await transitionTasks(tx, [claimed.id], 'up_for_retry', {
-                  actor: this.id,
-                  reason: outcome.reason,
-                  from: ['running'],
-                  where: mine,
-                  set: [...ended, sql`next_attempt_at = ${new Date(now.getTime() + delay)}`],
-                });
-              } else {
-                changes = await transitionTasks(tx, [claimed.id], 'failed', {
-                  actor: this.id,
-                  reason: outcome.reason,
-                  from: ['running'],
-                  where: mine,
-                  set: ended,
-                });
-              }
-              break;
-            }
-            case 'reschedule':
-              // Not a new try: the next claim continues this one (see #claimIn).
-              changes = await transitionTasks(tx, [claimed.id], 'up_for_reschedule', {
-                actor: this.id,
-                reason: `rescheduled until ${outcome.at.toISOString()}`,
-                from: ['running'],
-                where: mine,
-                set: [
-                  ...ended,
-                  sql`next_attempt_at = ${outcome.at}`,
-                  sql`next_kwargs = ${JSON.stringify(outcome.state)}::jsonb`,
-                  sql`reschedule_count = reschedule_count + 1`,
-                  sql`rescheduled = true`,
-                ],
-              });
-              // Schedulers end their sleep when this attempt is due (not later than their loop).
-              if (changes.length > 0) {
-                const dueIn = Math.max(0, outcome.at.getTime() - now.getTime());
-                await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`due:${dueIn}`})`);
-              }
-              break;
-            case 'skipped':
-              changes = await transitionTasks(tx, [claimed.id], 'skipped', {
-                actor: this.id,
-                reason: outcome.reason,
-                from: ['running'],
-                where: mine,
-                set: ended,
-              });
-              break;
-            case 'superseded':
-              break;
-            default:
-              assertNever(outcome, 'outcome');
-          }
-          if (changes.length === 0) {
-            // Cleared while running: the try is over; the task instance goes back to none.
-            changes = await transitionTasks(tx, [claimed.id], 'none', {
-              actor: this.id,
-              reason: 'cleared while running',
-              from: ['restarting'],
-              where: mine,
-              set: ended,
-            });
-          }
-          const logs = this.#takeLogs(claimed.id);
-          if (logs.length > 0) await tx.insert(schema.taskLogs).values(logs);
-          const tryEnded = changes.length > 0;
-          if (tryEnded)
-            await requestCallbacks(
-              tx,
-              this.#versions,
-              changes,
-              version && { versionId: version.id },
-            );
-          // The freed pool slot goes to whatever waits in the pool, any DAG's (pools.ts); last,
-          // after the run's own decisions, to keep the lock order (DAG, then pool).
-          const release = async () =>
-            tryEnded
-              ? releasePoolSlot(tx, claimed.id, this.id, now, { versions: this.#versions })
-              : [];
-          if (!runLocked) return [...changes, ...(await release())];
-          const advanced = await this.#advanceLocked(tx, claimed.runPk, now, 1, runRow);
-          handOff = advanced.handOff;
-          reservedHere = advanced.reserved;
-          return [...changes, ...advanced.changes, ...(await release())];
-        });
-        this.#logBuffers.delete(claimed.id);
-        if (changes.length > 0) this.#r.events.emit('stateChanges', changes);
-        this.#inFlight.delete(claimed.id);
-        for (const next of handOff) this.#launch(next);
-        this.#reserved -= reservedHere;
-        if (!runLocked) await this.#advanceAfterCommit(claimed.runPk);
-        return;
-      } catch (error) {
-        this.#reserved -= reservedHere;
-        const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
-        this.#r.logger.warn(
-          { err: error, taskInstance: claimed.id, attempt, retryInMs: delay },
-          'could not record task outcome; retrying',
-        );
-        if (attempt >= 20) {
-          this.#r.logger.error(
-            { taskInstance: claimed.id },
-            'giving up recording task outcome; the scheduler will treat it as a zombie',
-          );
-          return;
+    return new Promise((done) => {
+      this.#completions.push({
+        claimed,
+        outcome,
+        version,
+        durationMs,
+        alone: false,
+        attempts: 0,
+        done,
+      });
+      void this.#recordCompletions();
+    });
+  }
+
+  /**
+   * Records finished tries. Tries that finish while a batch is being recorded form the next batch
+   * (group commit): one transaction records them, advances each of their runs once, frees their
+   * pool slots and claims work for the freed worker slots. A chain pays nothing for it (its batch
+   * has one try); many short tasks pay one transaction per batch instead of one per try.
+   *
+   * Retried while the database is unreachable. After a batch fails, its tries are recorded one at
+   * a time, so one that cannot be recorded never holds the others back; one never recorded is left
+   * to the scheduler's zombie check.
+   */
+  async #recordCompletions(): Promise<void> {
+    if (this.#recording) return;
+    this.#recording = true;
+    let failures = 0;
+    try {
+      // Tries that finish in this turn of the event loop (a claimed batch of short tasks) join the
+      // first batch.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (this.#completions.length > 0) {
+        let n = 1;
+        if (!this.#completions[0]!.alone) {
+          while (
+            n < this.#completions.length &&
+            n < MAX_COMPLETION_BATCH &&
+            !this.#completions[n]!.alone
+          )
+            n++;
         }
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        const batch = this.#completions.splice(0, n);
+        try {
+          await this.#recordBatch(batch);
+          failures = 0;
+        } catch (error) {
+          failures++;
+          const delay = Math.min(30_000, 250 * 2 ** Math.min(failures, 7));
+          const retry: Completion[] = [];
+          for (const c of batch) {
+            c.attempts++;
+            if (c.attempts >= 20) {
+              this.#r.logger.error(
+                { taskInstance: c.claimed.id },
+                'giving up recording task outcome; the scheduler will treat it as a zombie',
+              );
+              c.done();
+              continue;
+            }
+            c.alone = true;
+            retry.push(c);
+          }
+          this.#r.logger.warn(
+            {
+              err: error,
+              taskInstances: batch.map((c) => c.claimed.id),
+              attempt: failures,
+              retryInMs: delay,
+            },
+            'could not record task outcomes; retrying',
+          );
+          // A failed batch is retried a try at a time, at once; a try that failed alone goes to
+          // the back, behind the others. Wait only when every waiting try has failed (the
+          // database is away): fresh ones are tried first.
+          if (batch.length > 1) this.#completions.unshift(...retry);
+          else this.#completions.push(...retry);
+          if (batch.length === 1 && this.#completions.every((c) => c.attempts > 0))
+            await new Promise((resolve) => setTimeout(resolve, delay));
+        }
       }
+    } finally {
+      this.#recording = false;
     }
+  }
+
+  /** One transaction for a batch of finished tries (see #recordCompletions). */
+  async #recordBatch(batch: Completion[]): Promise<void> {
+    let handOff: Claimed[] = [];
+    let reserved = 0;
+    let lockedRuns = new Set<number>();
+    const runPks = [...new Set(batch.map((c) => c.claimed.runPk))];
+    // Put back if the batch is not recorded, so a retry writes them.
+    const logs = batch.flatMap((c) => this.#takeLogs(c.claimed.id));
+    try {
+      const changes = await this.#r.database.db.transaction(async (tx) => {
+        const now = this.#r.clock.now();
+        // Runs another transaction holds are skipped: this batch only records their tries, and
+        // they are advanced after commit (or by the holder, or by the scheduler).
+        const runRows = rowsOf<RunRow>(
+          await tx.execute(sql`select ${RUN_ROW_COLUMNS} from dag_runs
+            where id = any(${intArray(runPks)}) order by id for update skip locked`),
+        );
+        lockedRuns = new Set(runRows.map((r) => Number(r.id)));
+        const changes = await this.#recordTries(tx, batch, now);
+        if (logs.length > 0) await tx.insert(schema.taskLogs).values(logs);
+        const versionIds = new Set(batch.map((c) => c.version?.id));
+        const [onlyVersion] = versionIds;
+        await requestCallbacks(
+          tx,
+          this.#versions,
+          changes,
+          versionIds.size === 1 && onlyVersion !== undefined
+            ? { versionId: onlyVersion }
+            : undefined,
+        );
+        let queued = 0;
+        for (const runRow of runRows) {
+          const advanced = await advanceRun(tx, this.#versions, Number(runRow.id), this.id, now, {
+            locked: true,
+            lockedRow: runRow,
+            touch: false,
+            notifyQueued: false,
+          });
+          changes.push(...advanced.changes);
+          queued += advanced.queued;
+        }
+        // The freed pool slots go to whatever waits in their pools, any DAG's (pools.ts); after
+        // the runs' own decisions, to keep the lock order (DAG, then pool).
+        const ended = new Set(batch.map((c) => c.claimed.id));
+        const endedHere = changes.filter((c) => c.entity === 'task_instance' && ended.has(c.id));
+        const released = await releasePoolSlots(
+          tx,
+          [...new Set(endedHere.map((c) => c.id))],
+          this.id,
+          now,
+          { versions: this.#versions, notify: false },
+        );
+        changes.push(...released);
+        queued += released.length;
+        // Claim for the slots this batch frees (and any others free): the next task of a chain
+        // starts without another round trip, and the claim loop has nothing left to look for.
+        const room = this.#accepting
+          ? this.#concurrency - this.#inFlight.size - this.#reserved + batch.length
+          : 0;
+        if (room > 0) {
+          this.#reserved += room;
+          reserved = room;
+          handOff = await this.#claimIn(tx, room);
+        }
+        if (queued > handOff.length)
+          await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+        return changes;
+      });
+      if (changes.length > 0) this.#r.events.emit('stateChanges', changes);
+    } catch (error) {
+      this.#reserved -= reserved;
+      for (const row of logs) this.#logBuffers.get(row.taskInstanceId)?.chunks.unshift(row.content);
+      throw error;
+    }
+    for (const c of batch) {
+      this.#logBuffers.delete(c.claimed.id);
+      const entry = this.#inFlight.get(c.claimed.id);
+      // The batch's claim looked at the queue for every free slot: no need to wake the claim loop.
+      if (entry && reserved > 0) entry.queueChecked = true;
+      this.#inFlight.delete(c.claimed.id);
+    }
+    for (const next of handOff) this.#launch(next);
+    this.#reserved -= reserved;
+    for (const c of batch) c.done();
+    for (const runPk of runPks) if (!lockedRuns.has(runPk)) await this.#advanceAfterCommit(runPk);
+  }
+
+  /** Records each try's outcome (plain successes, the common case, in one statement). */
+  async #recordTries(tx: Tx, batch: Completion[], now: Date): Promise<StateChange[]> {
+    const plain = batch.filter((c) => c.outcome.kind === 'success' && c.outcome.skip.length === 0);
+    const changes = await this.#endTries(tx, plain, 'success', null, now);
+    const succeeded = new Set(changes.map((c) => c.id));
+    const results = plain.filter(
+      (c) =>
+        succeeded.has(c.claimed.id) &&
+        c.outcome.kind === 'success' &&
+        c.outcome.result !== undefined,
+    );
+    if (results.length > 0) {
+      await tx
+        .insert(schema.xcoms)
+        .values(
+          results.map((c) => ({
+            taskInstanceId: c.claimed.id,
+            dagRunId: c.claimed.runPk,
+            taskId: c.claimed.taskId,
+            mapIndex: c.claimed.mapIndex,
+            key: 'return_value',
+            value: (c.outcome as { result: unknown }).result as never,
+          })),
+        )
+        .onConflictDoUpdate({
+          target: [schema.xcoms.taskInstanceId, schema.xcoms.key],
+          set: { value: sql`excluded.value` },
+        });
+    }
+    for (const c of batch) {
+      if (!plain.includes(c)) changes.push(...(await this.#recordOutcome(tx, c, now)));
+    }
+    // Cleared while running: the try is over; the task instance goes back to none.
+    const recorded = new Set(changes.map((c) => c.id));
+    const cleared = batch.filter((c) => !recorded.has(c.claimed.id));
+    changes.push(
+      ...(await this.#endTries(tx, cleared, 'none', 'cleared while running', now, ['restarting'])),
+    );
+    return changes;
+  }
+
+  /**
+   * Ends these tries (this worker's, by try number) in one statement: `to` from running (or
+   * `from`), with each try's end date and duration.
+   */
+  async #endTries(
+    tx: Tx,
+    tries: Completion[],
+    to: TaskState,
+    reason: string | null,
+    now: Date,
+    from: TaskState[] = ['running'],
+  ): Promise<StateChange[]> {
+    if (tries.length === 0) return [];
+    const rows = await transitionSelected(
+      tx,
+      sql`select t.id, t.state, d.duration_ms from task_instances t
+        join unnest(${intArray(tries.map((c) => c.claimed.id))},
+          ${intArray(
+            tries.map((c) => c.claimed.tryNumber),
+            'int',
+          )},
+          ${intArray(
+            tries.map((c) => c.durationMs),
+            'int',
+          )}) as d(id, try_number, duration_ms)
+          on t.id = d.id and t.try_number = d.try_number
+        where t.worker_id = ${this.id}
+        for update of t`,
+      to,
+      {
+        actor: this.id,
+        reason,
+        from,
+        set: [sql`end_date = ${now}`, sql`duration_ms = old.duration_ms`],
+      },
+    );
+    return rows.map((r) => r.change);
+  }
+
+  /** A try's outcome other than a plain success (branching, failure, reschedule, skip). */
+  async #recordOutcome(tx: Tx, c: Completion, now: Date): Promise<StateChange[]> {
+    const { claimed, outcome, version, durationMs } = c;
+    const mine = sql`worker_id = ${this.id} and try_number = ${claimed.tryNumber}`;
+    const ended = [sql`end_date = ${now}`, sql`duration_ms = ${durationMs}`];
+    let changes: StateChange[] = [];
+    switch (outcome.kind) {
+      case 'success':
+        changes = await transitionTasks(tx, [claimed.id], 'success', {
+          actor: this.id,
+          from: ['running'],
+          where: mine,
+          set: ended,
+        });
+        if (changes.length > 0 && outcome.result !== undefined) {
+          await tx
+            .insert(schema.xcoms)
+            .values({
+              taskInstanceId: claimed.id,
+              dagRunId: claimed.runPk,
+              taskId: claimed.taskId,
+              mapIndex: claimed.mapIndex,
+              key: 'return_value',
+              value: outcome.result as never,
+            })
+            .onConflictDoUpdate({
+              target: [schema.xcoms.taskInstanceId, schema.xcoms.key],
+              set: { value: outcome.result as never },
+            });
+        }
+        if (changes.length > 0 && outcome.skip.length > 0) {
+          const ids = rowsOf<{ id: number }>(
+            await tx.execute(sql`select id from task_instances where dag_run_id = ${claimed.runPk}
+              and task_id in (${sql.join(
+                outcome.skip.map((t) => sql`${t}`),
+                sql`, `,
+              )})`),
+          ).map((r) => Number(r.id));
+          changes.push(
+            ...(await transitionTasks(tx, ids, 'skipped', {
+              actor: this.id,
+              reason: `skipped by ${outcome.skippedBy}`,
+              from: ['none', 'scheduled'],
+              set: [sql`end_date = ${now}`],
+            })),
+          );
+        }
+        break;
+      case 'failure': {
+        const task = version?.tasks.get(claimed.taskId);
+        if (outcome.retryable && claimed.tryNumber <= claimed.maxRetries && task) {
+          const delay = retryDelay(
+            task,
+            claimed.tryNumber,
+            `${claimed.dagId}/${claimed.runId}/${claimed.taskId}`,
+          );
+          changes = await transitionTasks(tx, [claimed.id], 'up_for_retry', {
+            actor: this.id,
+            reason: outcome.reason,
+            from: ['running'],
+            where: mine,
+            set: [...ended, sql`next_attempt_at = ${new Date(now.getTime() + delay)}`],
+          });
+        } else {
+          changes = await transitionTasks(tx, [claimed.id], 'failed', {
+            actor: this.id,
+            reason: outcome.reason,
+            from: ['running'],
+            where: mine,
+            set: ended,
+          });
+        }
+        break;
+      }
+      case 'reschedule':
+        // Not a new try: the next claim continues this one (see #claimIn).
+        changes = await transitionTasks(tx, [claimed.id], 'up_for_reschedule', {
+          actor: this.id,
+          reason: `rescheduled until ${outcome.at.toISOString()}`,
+          from: ['running'],
+          where: mine,
+          set: [
+            ...ended,
+            sql`next_attempt_at = ${outcome.at}`,
+            sql`next_kwargs = ${JSON.stringify(outcome.state)}::jsonb`,
+            sql`reschedule_count = reschedule_count + 1`,
+            sql`rescheduled = true`,
+          ],
+        });
+        // Schedulers end their sleep when this attempt is due (not later than their loop).
+        if (changes.length > 0) {
+          const dueIn = Math.max(0, outcome.at.getTime() - now.getTime());
+          await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`due:${dueIn}`})`);
+        }
+        break;
+      case 'skipped':
+        changes = await transitionTasks(tx, [claimed.id], 'skipped', {
+          actor: this.id,
+          reason: outcome.reason,
+          from: ['running'],
+          where: mine,
+          set: ended,
+        });
+        break;
+      case 'superseded':
+        break;
+      default:
+        assertNever(outcome, 'outcome');
+    }
+    return changes;
   }
 
   /**

@@ -1,0 +1,91 @@
+import { rowsOf } from '@updraft/db';
+import { TEST_DATABASE_KINDS } from '@updraft/db/testing';
+import { sql } from 'drizzle-orm';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEngineHarness, type EngineHarness, waitFor } from '../testing.ts';
+
+const WIDE_DAG = `
+import { dag } from '@updraft/sdk';
+export default dag({ id: 'wide', team: 'data-eng', schedule: null }, (d) => {
+  for (const id of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'poison']) d.fn(id, () => id);
+});
+`;
+
+describe.each(TEST_DATABASE_KINDS)('recording finished tries in batches (%s)', (kind) => {
+  let h: EngineHarness;
+  beforeEach(async () => {
+    h = await createEngineHarness(kind);
+    await h.writeDag('wide.ts', WIDE_DAG);
+    await h.processor.sync();
+  });
+  afterEach(async () => {
+    await h?.close();
+  });
+
+  const successes = async (runId: string) =>
+    rowsOf<{ task_id: string; at: string }>(
+      await h.resources.database.db.execute(sql`select task_id, at::text as at from events
+        where entity = 'task_instance' and run_id = ${runId} and to_state = 'success'`),
+    );
+
+  it('records tries that finish together in one transaction, with their results', async () => {
+    const { runId } = await h.ops.triggerRun('wide', { actor: 'test' });
+    h.worker({ concurrency: 8 }).start();
+    expect((await h.finishedRun(runId)).state).toBe('success');
+    const events = await successes(runId);
+    expect(events.map((e) => e.task_id).sort()).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+      'e',
+      'f',
+      'g',
+      'poison',
+    ]);
+    // now() is the transaction's start: one per transaction. One per try would be 8.
+    expect(new Set(events.map((e) => e.at)).size).toBeLessThan(8);
+    const results = rowsOf<{ task_id: string; value: string }>(
+      await h.resources.database.db.execute(sql`select x.task_id, x.value #>> '{}' as value
+        from xcoms x join dag_runs r on r.id = x.dag_run_id where r.run_id = ${runId}`),
+    );
+    expect(Object.fromEntries(results.map((r) => [r.task_id, r.value]))).toEqual({
+      a: 'a',
+      b: 'b',
+      c: 'c',
+      d: 'd',
+      e: 'e',
+      f: 'f',
+      g: 'g',
+      poison: 'poison',
+    });
+  });
+
+  it('a try that cannot be recorded does not hold back the others of its batch', async () => {
+    // The database refuses to record "poison" as finished until the trigger is dropped.
+    await h.resources.database.db.execute(
+      sql.raw(`create function refuse_poison() returns trigger language plpgsql as $$ begin
+        if new.task_id = 'poison' and new.state = 'success' then raise exception 'poison refused'; end if;
+        return new; end $$`),
+    );
+    await h.resources.database.db.execute(
+      sql.raw(`create trigger refuse_poison before update on task_instances for each row
+        execute function refuse_poison()`),
+    );
+    const { runId } = await h.ops.triggerRun('wide', { actor: 'test' });
+    h.worker({ concurrency: 8 }).start();
+    await waitFor(async () => ((await successes(runId)).length === 7 ? true : null), {
+      timeoutMs: 20_000,
+      what: 'the seven other tries to be recorded',
+    });
+    const [poison] = rowsOf<{ state: string }>(
+      await h.resources.database.db.execute(
+        sql`select state from task_instances where run_id = ${runId} and task_id = 'poison'`,
+      ),
+    );
+    expect(poison!.state).toBe('running');
+    await h.resources.database.db.execute(sql.raw('drop trigger refuse_poison on task_instances'));
+    expect((await h.finishedRun(runId, { timeoutMs: 30_000 })).state).toBe('success');
+    expect((await successes(runId)).map((e) => e.task_id)).toContain('poison');
+  });
+});
