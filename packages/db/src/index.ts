@@ -4,6 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { withPreparedStatements } from './prepared.ts';
 import * as schema from './schema/index.ts';
@@ -139,4 +140,16 @@ export function databaseError(error: unknown): { code: string | undefined; messa
 export function rowsOf<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
+}
+
+/**
+ * Runs statements in one round trip where the driver pipelines (postgres.js; PGlite runs them one
+ * after another): each is sent without waiting for the one before, and PostgreSQL executes them in
+ * the order given, each seeing what the earlier ones did (a read after a lock reads under it).
+ * Resolves to each statement's raw result; if one fails, the transaction is aborted and this
+ * rejects.
+ */
+export function pipeline(q: Queryable, statements: readonly SQL[]): Promise<unknown[]> {
+  // Every statement takes the same path to the driver, so they reach it in this order.
+  return Promise.all(statements.map((statement) => q.execute(statement)));
 }

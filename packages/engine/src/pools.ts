@@ -12,7 +12,7 @@
  * pass, queues its work): losing a race is normal.
  */
 import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors';
-import { type Database, type Queryable, rowsOf } from '@updraft/db';
+import { type Database, pipeline, type Queryable, rowsOf } from '@updraft/db';
 import { sql } from 'drizzle-orm';
 import { CHANNELS } from './resources.ts';
 import { intArray, type StateChange, transitionTasks } from './transitions.ts';
@@ -28,6 +28,13 @@ export interface QueueOptions {
   /** NOTIFY workers about queued task instances; default true. */
   notify?: boolean;
   versions?: VersionCache;
+  /**
+   * The pools to queue from (those the caller just scheduled into); default every pool the DAG's
+   * scheduled task instances wait in.
+   */
+  pools?: readonly string[];
+  /** Pools served in this transaction (filled in): their waiting work was already looked at. */
+  served?: Set<string>;
 }
 
 function poolKey(pool: string): string {
@@ -38,9 +45,16 @@ function dagKey(dagId: string): string {
   return `updraft:dag:${dagId}`;
 }
 
-async function lockPool(tx: Queryable, pool: string): Promise<void> {
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${poolKey(pool)}))`);
-}
+const lockDagSql = (dagId: string) => sql`select pg_advisory_xact_lock(hashtext(${dagKey(dagId)}))`;
+const lockPoolSql = (pool: string) => sql`select pg_advisory_xact_lock(hashtext(${poolKey(pool)}))`;
+
+/** A DAG's max_active_tasks, pause and active task instances (read under its lock). */
+const dagRoomSql = (dagId: string) => sql`
+  select d.max_active_tasks, d.is_paused,
+    (select count(*)::int from task_instances t where t.dag_id = d.dag_id
+      and t.state in ('queued', 'running')) as active
+  from dags d where d.dag_id = ${dagId}`;
+type DagRoomRow = { max_active_tasks: number; is_paused: boolean; active: number };
 
 async function tryLockDag(tx: Queryable, dagId: string): Promise<boolean> {
   const [row] = rowsOf<{ ok: boolean }>(
@@ -86,18 +100,14 @@ class Limits {
       locked = await tryLockDag(this.#tx, dagId);
       this.#lockedDags.set(dagId, locked);
     }
-    let room: DagRoom | null = null;
-    if (locked) {
-      const [row] = rowsOf<{ max_active_tasks: number; is_paused: boolean; active: number }>(
-        await this.#tx.execute(sql`
-          select d.max_active_tasks, d.is_paused,
-            (select count(*)::int from task_instances t where t.dag_id = d.dag_id
-              and t.state in ('queued', 'running')) as active
-          from dags d where d.dag_id = ${dagId}`),
-      );
-      // Pausing stops new task instances from being queued; running ones finish.
-      if (row && !row.is_paused) room = { room: row.max_active_tasks - row.active };
-    }
+    const [row] = locked ? rowsOf<DagRoomRow>(await this.#tx.execute(dagRoomSql(dagId))) : [];
+    return this.prime(dagId, row);
+  }
+
+  /** Records a DAG's room from its row (read under its lock by the caller). */
+  prime(dagId: string, row: DagRoomRow | undefined): DagRoom | null {
+    // Pausing stops new task instances from being queued; running ones finish.
+    const room = row && !row.is_paused ? { room: row.max_active_tasks - row.active } : null;
     this.#dags.set(dagId, room);
     return room;
   }
@@ -178,10 +188,60 @@ export async function occupiedSlots(tx: Queryable, pool: PoolRow): Promise<numbe
   return row?.n ?? 0;
 }
 
+type CandidateRow = Candidate & { priority_weight: number; logical_date: unknown };
+type FirstRoundRow = Partial<CandidateRow> & PoolRow & { occupied: number };
+
+/** Scheduled task instances waiting in a pool, in global priority order. */
+function candidatesSql(
+  poolName: string,
+  onlyDag: string | null,
+  fullDags: ReadonlySet<string>,
+  seen: readonly number[],
+) {
+  return sql`
+    select t.id, t.dag_id, t.dag_run_id, r.dag_version_id, t.task_id, t.pool_slots,
+      t.priority_weight, r.logical_date
+    from task_instances t join dag_runs r on r.id = t.dag_run_id
+    where t.state = 'scheduled' and t.pool = ${poolName} and r.state = 'running'
+      ${onlyDag === null ? sql`` : sql`and t.dag_id = ${onlyDag}`}
+      ${
+        fullDags.size === 0
+          ? sql``
+          : sql`and t.dag_id not in (${sql.join(
+              [...fullDags].map((d) => sql`${d}`),
+              sql`, `,
+            )})`
+      }
+      ${seen.length === 0 ? sql`` : sql`and t.id <> all(${intArray(seen)})`}
+    order by t.priority_weight desc, r.logical_date, t.id`;
+}
+
+/**
+ * The pool's row and occupancy with its first batch of candidates (free slots + 50), in one
+ * statement; no row when the pool does not exist. Read after the pool's lock.
+ */
+function firstRoundSql(poolName: string, onlyDag: string | null) {
+  return sql`
+    with p as (
+      select p.name, p.slots, p.include_deferred,
+        (select coalesce(sum(t.pool_slots), 0)::int from task_instances t
+          where t.pool = p.name and t.state in ('queued', 'running'))
+        + case when p.include_deferred then (select coalesce(sum(t.pool_slots), 0)::int
+          from task_instances t where t.pool = p.name and t.state in ('up_for_reschedule', 'deferred'))
+          else 0 end as occupied
+      from pools p where p.name = ${poolName}
+    ), c as (${candidatesSql(poolName, onlyDag, new Set(), [])}
+      limit (select case when slots > occupied then slots - occupied + 50 else 0 end from p))
+    select p.name, p.slots, p.include_deferred, p.occupied, c.*
+    from p left join c on true
+    order by c.priority_weight desc, c.logical_date, c.id`;
+}
+
 /**
  * Queues scheduled task instances of one pool in global priority order while the pool, their
  * DAG, their run and their task have room. `lockedDags` are DAGs this transaction already holds
- * (true) or failed to lock (false); any other DAG is try-locked here.
+ * (true) or failed to lock (false); any other DAG is try-locked here. `prefetched`: the pool's
+ * lock was taken and its first round read by the caller (pipelined with other reads).
  */
 async function queueFromPool(
   tx: Queryable,
@@ -190,26 +250,28 @@ async function queueFromPool(
   now: Date,
   limits: Limits,
   onlyDag: string | null,
+  opts: { served?: Set<string> | undefined; prefetched?: FirstRoundRow[] } = {},
 ): Promise<StateChange[]> {
-  await lockPool(tx, poolName);
-  // Read after the lock (its own statement: a statement's snapshot predates any wait inside it).
-  const [pool] = rowsOf<PoolRow & { occupied: number }>(
-    await tx.execute(sql`select p.name, p.slots, p.include_deferred,
-        (select coalesce(sum(t.pool_slots), 0)::int from task_instances t
-          where t.pool = p.name and t.state in ('queued', 'running'))
-        + case when p.include_deferred then (select coalesce(sum(t.pool_slots), 0)::int
-          from task_instances t where t.pool = p.name and t.state in ('up_for_reschedule', 'deferred'))
-          else 0 end as occupied
-      from pools p where p.name = ${poolName}`),
-  );
-  if (!pool) {
+  let first = opts.prefetched;
+  if (!first) {
+    await tx.execute(lockPoolSql(poolName));
+    first = rowsOf<FirstRoundRow>(await tx.execute(firstRoundSql(poolName, onlyDag)));
+  }
+  opts.served?.add(poolName);
+  const [head] = first;
+  if (!head) {
     // Like Airflow: the task instance stays scheduled; its reason says why.
     const reason = `pool "${poolName}" does not exist; create it (updraft pools set ${poolName} <slots>) or change the task's pool`;
     await tx.execute(sql`update task_instances set state_reason = ${reason}
       where state = 'scheduled' and pool = ${poolName} and state_reason is distinct from ${reason}`);
     return [];
   }
-  let free = pool.slots - Number(pool.occupied);
+  const pool: PoolRow = {
+    name: head.name,
+    slots: Number(head.slots),
+    include_deferred: head.include_deferred,
+  };
+  let free = pool.slots - Number(head.occupied);
   if (free <= 0) return [];
   const picked: number[] = [];
   const tooBig: Candidate[] = [];
@@ -217,29 +279,18 @@ async function queueFromPool(
   // a full DAG with many waiting task instances never hides other DAGs' work behind it.
   const fullDags = new Set<string>();
   const seen: number[] = [];
+  let rows = first.filter((r): r is FirstRoundRow & CandidateRow => r.id != null);
+  let limit = free + 50;
   for (let round = 0; round < 4 && free > 0; round++) {
-    const batch = free + 50;
-    // No row locks needed: queueing into this pool is serialised by its lock, and the transition
-    // below re-checks each row's state.
-    const candidates = rowsOf<Candidate>(
-      await tx.execute(sql`
-        select t.id, t.dag_id, t.dag_run_id, r.dag_version_id, t.task_id, t.pool_slots
-        from task_instances t join dag_runs r on r.id = t.dag_run_id
-        where t.state = 'scheduled' and t.pool = ${poolName} and r.state = 'running'
-          ${onlyDag === null ? sql`` : sql`and t.dag_id = ${onlyDag}`}
-          ${
-            fullDags.size === 0
-              ? sql``
-              : sql`and t.dag_id not in (${sql.join(
-                  [...fullDags].map((d) => sql`${d}`),
-                  sql`, `,
-                )})`
-          }
-          ${seen.length === 0 ? sql`` : sql`and t.id <> all(${intArray(seen)})`}
-        order by t.priority_weight desc, r.logical_date, t.id
-        limit ${batch}`),
-    );
-    for (const c of candidates) {
+    if (round > 0) {
+      limit = free + 50;
+      // No row locks needed: queueing into this pool is serialised by its lock, and the
+      // transition below re-checks each row's state.
+      rows = rowsOf(
+        await tx.execute(sql`${candidatesSql(poolName, onlyDag, fullDags, seen)} limit ${limit}`),
+      );
+    }
+    for (const c of rows) {
       seen.push(Number(c.id));
       if (free <= 0) break;
       if (fullDags.has(c.dag_id)) continue;
@@ -260,7 +311,7 @@ async function queueFromPool(
       free -= slots;
       picked.push(Number(c.id));
     }
-    if (candidates.length < batch) break;
+    if (rows.length < limit) break;
   }
   for (const c of tooBig) {
     const reason = `needs ${c.pool_slots} slots but pool "${poolName}" has only ${pool.slots}`;
@@ -288,20 +339,34 @@ export async function queueScheduledInPools(
   now: Date,
   opts: QueueOptions = {},
 ): Promise<StateChange[]> {
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${dagKey(dagId)}))`);
   const versions = opts.versions ?? new VersionCache(100);
   const limits = new Limits(tx, versions, new Map([[dagId, true]]));
+  // One round trip: the DAG's lock and room and, when the pools are known, each pool's lock and
+  // first batch (in lock order: DAG, then pools by name).
+  const known = opts.pools !== undefined ? [...new Set(opts.pools)].sort() : null;
+  const results = await pipeline(tx, [
+    lockDagSql(dagId),
+    dagRoomSql(dagId),
+    ...(known ?? []).flatMap((pool) => [lockPoolSql(pool), firstRoundSql(pool, null)]),
+  ]);
   // The common fast path: a paused DAG, or one at its max_active_tasks, queues nothing (its
   // waiting work is released by the slot's completion or the scheduler's pass).
-  const own = await limits.dag(dagId);
+  const own = limits.prime(dagId, rowsOf<DagRoomRow>(results[1])[0]);
   if (!own || own.room <= 0) return [];
-  const pools = rowsOf<{ pool: string }>(
-    await tx.execute(sql`select distinct pool from task_instances
-      where dag_id = ${dagId} and state = 'scheduled' order by pool`),
-  );
+  const pools =
+    known ??
+    rowsOf<{ pool: string }>(
+      await tx.execute(sql`select distinct pool from task_instances
+        where dag_id = ${dagId} and state = 'scheduled' order by pool`),
+    ).map((r) => r.pool);
   const changes: StateChange[] = [];
-  for (const { pool } of pools) {
-    changes.push(...(await queueFromPool(tx, pool, actor, now, limits, null)));
+  for (const [i, pool] of pools.entries()) {
+    changes.push(
+      ...(await queueFromPool(tx, pool, actor, now, limits, null, {
+        served: opts.served,
+        ...(known && { prefetched: rowsOf<FirstRoundRow>(results[3 + 2 * i]) }),
+      })),
+    );
   }
   if (changes.length > 0 && (opts.notify ?? true)) {
     await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
@@ -310,8 +375,8 @@ export async function queueScheduledInPools(
 }
 
 /**
- * After task instances left their slots (their tries ended): for each pool that was full and has
- * work of any DAG waiting, queue it now rather than at the scheduler's next pass.
+ * After task instances left their slots (their tries ended): for each of their pools with room
+ * and work of any DAG waiting, queue it now rather than at the scheduler's next pass.
  */
 export async function releasePoolSlots(
   tx: Queryable,
@@ -323,7 +388,6 @@ export async function releasePoolSlots(
   if (taskInstanceIds.length === 0) return [];
   const pools = rowsOf<{
     pool: string;
-    freed: number;
     slots: number | null;
     occupied: number;
     waiting: boolean;
@@ -338,6 +402,8 @@ export async function releasePoolSlots(
   const versions = opts.versions ?? new VersionCache(100);
   const changes: StateChange[] = [];
   for (const row of pools) {
+    // Already served in this transaction (its waiting work was looked at after the lock).
+    if (opts.served?.has(row.pool)) continue;
     // Work waits and the pool has room now. (Not only when it was full before: a queueing that
     // lost the pool's lock to another transaction may have left room behind.)
     if (!row.waiting || row.slots === null || row.occupied >= row.slots) continue;
@@ -351,7 +417,9 @@ export async function releasePoolSlots(
       continue;
     }
     const limits = new Limits(tx, versions, new Map());
-    changes.push(...(await queueFromPool(tx, row.pool, actor, now, limits, null)));
+    changes.push(
+      ...(await queueFromPool(tx, row.pool, actor, now, limits, null, { served: opts.served })),
+    );
   }
   if (changes.length > 0 && (opts.notify ?? true)) {
     await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
@@ -508,7 +576,7 @@ export async function declarePools(
 export async function deletePool(db: Database, name: string): Promise<void> {
   if (name === DEFAULT_POOL) throw new InvalidError(`"${DEFAULT_POOL}" cannot be deleted`);
   await db.transaction(async (tx) => {
-    await lockPool(tx, name);
+    await tx.execute(lockPoolSql(name));
     const [pool] = rowsOf<{ name: string }>(
       await tx.execute(sql`select name from pools where name = ${name} for update`),
     );

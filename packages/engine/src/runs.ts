@@ -189,6 +189,8 @@ export async function advanceRun(
     touch?: boolean;
     /** NOTIFY workers about queued task instances; default true. */
     notifyQueued?: boolean;
+    /** Pools served in this transaction (see QueueOptions). */
+    served?: Set<string>;
   } = {},
 ): Promise<AdvanceResult> {
   const result: AdvanceResult = { changes: [], queued: 0, runFinished: false };
@@ -223,11 +225,16 @@ export async function advanceRun(
   // task (an empty list skips it, a too long one fails it) calls for another decision at once.
   let decisions: RunDecisions;
   let scheduledAny = false;
+  // The pools just scheduled into: queueing looks only there (other waiting work is served when
+  // slots free, and by the scheduler's pass). Unknown after an expansion.
+  let pools: Set<string> | undefined = new Set();
   for (let pass = 0; ; pass++) {
     const step = await decideAndApply(tx, version, run, actor, now);
     decisions = step.decisions;
     result.changes.push(...step.changes);
     scheduledAny ||= decisions.schedule.length > 0;
+    for (const d of decisions.schedule) pools?.add(version.tasks.get(d.taskId)?.pool ?? '');
+    if (pools?.has('')) pools = undefined;
     if (decisions.expand.length === 0) break;
     const expanded = await expandMappedTasks(
       tx,
@@ -239,12 +246,15 @@ export async function advanceRun(
     );
     result.changes.push(...expanded.changes);
     scheduledAny ||= expanded.scheduled > 0;
+    if (expanded.scheduled > 0) pools = undefined;
     if (!expanded.ended || pass > version.spec.tasks.length) break;
   }
   if (scheduledAny) {
     const queued = await queueScheduled(tx, run.dag_id, actor, now, {
       notify: opts.notifyQueued ?? true,
       versions,
+      ...(pools && { pools: [...pools] }),
+      ...(opts.served && { served: opts.served }),
     });
     result.changes.push(...queued);
     result.queued += queued.length;

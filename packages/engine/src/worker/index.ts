@@ -11,7 +11,7 @@ import { BranchResultError, branchChoice, controlFlowSkips } from '@updraft/core
 import { functionConfigSchema, type TaskSpec, type TaskType } from '@updraft/core/dag';
 import { retryDelay } from '@updraft/core/decisions';
 import { assertNever } from '@updraft/core/errors';
-import type { TaskState } from '@updraft/core/state';
+import { type TaskState, TERMINAL_TASK_STATES } from '@updraft/core/state';
 import { templateContext } from '@updraft/core/template';
 import { type Queryable, rowsOf, schema, type Tx } from '@updraft/db';
 import { eq, sql } from 'drizzle-orm';
@@ -85,6 +85,7 @@ interface Claimed {
   mapIndex: number;
   tryNumber: number;
   maxRetries: number;
+  pool: string;
   /** This claim adopts a try whose previous worker was lost. */
   resumed: boolean;
   operator: string;
@@ -166,6 +167,8 @@ export class Worker {
       queueChecked: boolean;
     }
   >();
+  /** Per DAG version: the tasks some other task depends on (#needsDecision). */
+  readonly #upstreamTasks = new WeakMap<LoadedVersion, Set<string>>();
   /** Finished tries waiting to be recorded (#recordCompletions). */
   readonly #completions: Completion[] = [];
   #recording = false;
@@ -332,6 +335,7 @@ export class Worker {
     const claimed = await transitionSelected<{
       dag_run_id: number;
       max_retries: number;
+      pool: string;
       operator: string;
       resume_try: boolean;
       rescheduled: boolean;
@@ -341,7 +345,7 @@ export class Worker {
       first_try_started_at: Date | string | null;
     }>(
       tx,
-      sql`select id, state, dag_run_id, max_retries, operator, resume_try, rescheduled, reschedule_count,
+      sql`select id, state, dag_run_id, max_retries, pool, operator, resume_try, rescheduled, reschedule_count,
           next_kwargs::text as next_kwargs, first_started_at, first_try_started_at from task_instances
         where state = 'queued'
         order by priority_weight desc, queued_at, id limit ${limit} for update skip locked`,
@@ -389,6 +393,7 @@ export class Worker {
         mapIndex: c.mapIndex ?? -1,
         tryNumber: c.tryNumber ?? 1,
         maxRetries: p.max_retries,
+        pool: p.pool,
         operator: p.operator,
         resumed: p.resume_try,
         carried: continues(p) && p.next_kwargs ? JSON.parse(p.next_kwargs) : null,
@@ -727,13 +732,23 @@ export class Worker {
         const now = this.#r.clock.now();
         // Runs another transaction holds are skipped: this batch only records their tries, and
         // they are advanced after commit (or by the holder, or by the scheduler).
-        const runRows = rowsOf<RunRow>(
-          await tx.execute(sql`select ${RUN_ROW_COLUMNS} from dag_runs
-            where id = any(${intArray(runPks)}) order by id for update skip locked`),
+        // One round trip: lock the runs, record the plain successes with their results, write
+        // the logs (pipelined; statements run in order, none needs another's result).
+        const plain = batch.filter(
+          (c) => c.outcome.kind === 'success' && c.outcome.skip.length === 0,
         );
+        const [locked, succeeded] = await Promise.all([
+          tx.execute(sql`select ${RUN_ROW_COLUMNS} from dag_runs
+            where id = any(${intArray(runPks)}) order by id for update skip locked`),
+          this.#endTries(tx, plain, 'success', null, now),
+          logs.length > 0 ? tx.insert(schema.taskLogs).values(logs) : null,
+        ]);
+        const runRows = rowsOf<RunRow>(locked);
         lockedRuns = new Set(runRows.map((r) => Number(r.id)));
-        const changes = await this.#recordTries(tx, batch, now);
-        if (logs.length > 0) await tx.insert(schema.taskLogs).values(logs);
+        const changes = [
+          ...succeeded,
+          ...(await this.#recordOtherTries(tx, batch, plain, succeeded, now)),
+        ];
         const versionIds = new Set(batch.map((c) => c.version?.id));
         const [onlyVersion] = versionIds;
         await requestCallbacks(
@@ -745,29 +760,35 @@ export class Worker {
             : undefined,
         );
         let queued = 0;
+        const served = new Set<string>();
         for (const runRow of runRows) {
+          if (!(await this.#needsDecision(tx, runRow, batch))) continue;
           const advanced = await advanceRun(tx, this.#versions, Number(runRow.id), this.id, now, {
             locked: true,
             lockedRow: runRow,
             touch: false,
             notifyQueued: false,
+            served,
           });
           changes.push(...advanced.changes);
           queued += advanced.queued;
         }
         // The freed pool slots go to whatever waits in their pools, any DAG's (pools.ts); after
-        // the runs' own decisions, to keep the lock order (DAG, then pool).
-        const ended = new Set(batch.map((c) => c.claimed.id));
-        const endedHere = changes.filter((c) => c.entity === 'task_instance' && ended.has(c.id));
-        const released = await releasePoolSlots(
-          tx,
-          [...new Set(endedHere.map((c) => c.id))],
-          this.id,
-          now,
-          { versions: this.#versions, notify: false },
-        );
-        changes.push(...released);
-        queued += released.length;
+        // the runs' own decisions, to keep the lock order (DAG, then pool). A pool a decision
+        // above already served needs no second look.
+        const ended = new Set(changes.filter((c) => c.entity === 'task_instance').map((c) => c.id));
+        const freed = batch
+          .filter((c) => ended.has(c.claimed.id) && !served.has(c.claimed.pool))
+          .map((c) => c.claimed.id);
+        if (freed.length > 0) {
+          const released = await releasePoolSlots(tx, freed, this.id, now, {
+            versions: this.#versions,
+            notify: false,
+            served,
+          });
+          changes.push(...released);
+          queued += released.length;
+        }
         // Claim for the slots this batch frees (and any others free): the next task of a chain
         // starts without another round trip, and the claim loop has nothing left to look for.
         const room = this.#accepting
@@ -801,40 +822,50 @@ export class Worker {
     for (const runPk of runPks) if (!lockedRuns.has(runPk)) await this.#advanceAfterCommit(runPk);
   }
 
-  /** Records each try's outcome (plain successes, the common case, in one statement). */
-  async #recordTries(tx: Tx, batch: Completion[], now: Date): Promise<StateChange[]> {
-    const plain = batch.filter((c) => c.outcome.kind === 'success' && c.outcome.skip.length === 0);
-    const changes = await this.#endTries(tx, plain, 'success', null, now);
-    const succeeded = new Set(changes.map((c) => c.id));
-    const results = plain.filter(
-      (c) =>
-        succeeded.has(c.claimed.id) &&
-        c.outcome.kind === 'success' &&
-        c.outcome.result !== undefined,
-    );
-    if (results.length > 0) {
-      await tx
-        .insert(schema.xcoms)
-        .values(
-          results.map((c) => ({
-            taskInstanceId: c.claimed.id,
-            dagRunId: c.claimed.runPk,
-            taskId: c.claimed.taskId,
-            mapIndex: c.claimed.mapIndex,
-            key: 'return_value',
-            value: (c.outcome as { result: unknown }).result as never,
-          })),
-        )
-        .onConflictDoUpdate({
-          target: [schema.xcoms.taskInstanceId, schema.xcoms.key],
-          set: { value: sql`excluded.value` },
-        });
+  /**
+   * Whether the run needs a decision after these tries ended: a task downstream of one of them
+   * may now run (or never will), or the run may be over. Tries of tasks without downstream tasks
+   * (a wide fan-out) change nothing until the last one ends, so most batches skip reading and
+   * deciding the whole run.
+   */
+  async #needsDecision(tx: Tx, run: RunRow, batch: Completion[]): Promise<boolean> {
+    const version = await this.#versions.get(tx, Number(run.dag_version_id));
+    let upstreams = this.#upstreamTasks.get(version);
+    if (!upstreams) {
+      upstreams = new Set(
+        version.spec.tasks.flatMap((t) => [
+          ...t.upstream,
+          ...(t.expand && 'task' in t.expand ? [t.expand.task] : []),
+        ]),
+      );
+      this.#upstreamTasks.set(version, upstreams);
     }
+    const ids = new Set<string>();
+    for (const c of batch) if (c.claimed.runPk === Number(run.id)) ids.add(c.claimed.taskId);
+    if ([...ids].some((id) => upstreams.has(id))) return true;
+    const [open] = rowsOf<{ open: boolean }>(
+      await tx.execute(sql`select exists(select 1 from task_instances where dag_run_id = ${run.id}
+        and state <> all(${`{${[...TERMINAL_TASK_STATES].join(',')}}`}::text[])) as open`),
+    );
+    return open?.open !== true;
+  }
+
+  /**
+   * Records the outcomes other than plain successes (branching, failure, reschedule, skip), and
+   * puts tries cleared while they ran back to none.
+   */
+  async #recordOtherTries(
+    tx: Tx,
+    batch: Completion[],
+    plain: Completion[],
+    succeeded: StateChange[],
+    now: Date,
+  ): Promise<StateChange[]> {
+    const changes: StateChange[] = [];
     for (const c of batch) {
       if (!plain.includes(c)) changes.push(...(await this.#recordOutcome(tx, c, now)));
     }
-    // Cleared while running: the try is over; the task instance goes back to none.
-    const recorded = new Set(changes.map((c) => c.id));
+    const recorded = new Set([...succeeded, ...changes].map((c) => c.id));
     const cleared = batch.filter((c) => !recorded.has(c.claimed.id));
     changes.push(
       ...(await this.#endTries(tx, cleared, 'none', 'cleared while running', now, ['restarting'])),
@@ -844,7 +875,7 @@ export class Worker {
 
   /**
    * Ends these tries (this worker's, by try number) in one statement: `to` from running (or
-   * `from`), with each try's end date and duration.
+   * `from`), with each try's end date and duration; a success stores its result (XCom) too.
    */
   async #endTries(
     tx: Tx,
@@ -855,6 +886,23 @@ export class Worker {
     from: TaskState[] = ['running'],
   ): Promise<StateChange[]> {
     if (tries.length === 0) return [];
+    const results =
+      to === 'success'
+        ? tries.flatMap((c) =>
+            c.outcome.kind === 'success' && c.outcome.result !== undefined
+              ? [
+                  {
+                    id: c.claimed.id,
+                    run: c.claimed.runPk,
+                    task: c.claimed.taskId,
+                    map: c.claimed.mapIndex,
+                    // Wrapped, so a null result is stored as JSON null.
+                    value: { v: c.outcome.result },
+                  },
+                ]
+              : [],
+          )
+        : [];
     const rows = await transitionSelected(
       tx,
       sql`select t.id, t.state, d.duration_ms from task_instances t
@@ -876,6 +924,15 @@ export class Worker {
         reason,
         from,
         set: [sql`end_date = ${now}`, sql`duration_ms = old.duration_ms`],
+        ...(results.length > 0 && {
+          alsoCtes: sql`stored as (
+            insert into xcoms (task_instance_id, dag_run_id, task_id, map_index, key, value)
+            select r.id, r.run, r.task, r.map, 'return_value', r.value -> 'v'
+            from jsonb_to_recordset(${JSON.stringify(results)}::jsonb)
+              as r(id bigint, run bigint, task text, map int, value jsonb)
+            join changed c on c.id = r.id
+            on conflict (task_instance_id, key) do update set value = excluded.value)`,
+        }),
       },
     );
     return rows.map((r) => r.change);
