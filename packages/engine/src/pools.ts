@@ -13,7 +13,7 @@
  */
 import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors';
 import { type Database, pipeline, type Queryable, rowsOf } from '@updraft/db';
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { CHANNELS } from './resources.ts';
 import { intArray, type StateChange, transitionTasks } from './transitions.ts';
 import { VersionCache } from './versions.ts';
@@ -35,6 +35,23 @@ export interface QueueOptions {
   pools?: readonly string[];
   /** Pools served in this transaction (filled in): their waiting work was already looked at. */
   served?: Set<string>;
+  /** Results of queueingReadsSql(dagId, pools), run by the caller (pipelined with its own). */
+  reads?: unknown[];
+}
+
+/**
+ * The reads queueScheduledInPools starts with, in lock order: the DAG's lock and room, then for
+ * each known pool its lock and first batch. A caller may pipeline them behind its own statements
+ * and pass the results as `reads`.
+ */
+export function queueingReadsSql(dagId: string, pools: readonly string[] | undefined): SQL[] {
+  return [
+    lockDagSql(dagId),
+    dagRoomSql(dagId),
+    ...[...new Set(pools ?? [])]
+      .sort()
+      .flatMap((pool) => [lockPoolSql(pool), firstRoundSql(pool, null)]),
+  ];
 }
 
 function poolKey(pool: string): string {
@@ -344,11 +361,7 @@ export async function queueScheduledInPools(
   // One round trip: the DAG's lock and room and, when the pools are known, each pool's lock and
   // first batch (in lock order: DAG, then pools by name).
   const known = opts.pools !== undefined ? [...new Set(opts.pools)].sort() : null;
-  const results = await pipeline(tx, [
-    lockDagSql(dagId),
-    dagRoomSql(dagId),
-    ...(known ?? []).flatMap((pool) => [lockPoolSql(pool), firstRoundSql(pool, null)]),
-  ]);
+  const results = opts.reads ?? (await pipeline(tx, queueingReadsSql(dagId, opts.pools)));
   // The common fast path: a paused DAG, or one at its max_active_tasks, queues nothing (its
   // waiting work is released by the slot's completion or the scheduler's pass).
   const own = limits.prime(dagId, rowsOf<DagRoomRow>(results[1])[0]);

@@ -8,15 +8,22 @@
 import { deadlineFor } from '@updraft/core/callbacks';
 import { decideRun, type RunDecisions, type StateDecision } from '@updraft/core/decisions';
 import { type RunType, type TaskState, TERMINAL_TASK_STATES } from '@updraft/core/state';
-import { type Queryable, rowsOf, schema } from '@updraft/db';
+import { pipeline, type Queryable, rowsOf, schema } from '@updraft/db';
 import { sql } from 'drizzle-orm';
 import { backfillRunsToStart } from './backfill.ts';
 import { requestCallbacks } from './callbacks.ts';
 import { expandMappedTasks } from './mapping.ts';
 import { loadPreviousRunStates } from './past.ts';
-import { type QueueOptions, queueScheduledInPools } from './pools.ts';
+import { type QueueOptions, queueingReadsSql, queueScheduledInPools } from './pools.ts';
 import { CHANNELS } from './resources.ts';
-import { recordEvents, type StateChange, transitionRun, transitionTasks } from './transitions.ts';
+import {
+  recordEvents,
+  type StateChange,
+  type Statement,
+  transitionRun,
+  transitionTasks,
+  transitionTasksStatement,
+} from './transitions.ts';
 import type { LoadedVersion, VersionCache } from './versions.ts';
 
 export interface NewRun {
@@ -162,12 +169,24 @@ export interface RunRow {
   logical_date?: Date | string;
 }
 
-interface TiRow {
+/** A task instance as a run's decision reads it. */
+export interface TiRow {
   id: number;
   task_id: string;
   map_index: number;
   state: TaskState;
   next_attempt_at: Date | string | null;
+}
+
+/** Every task instance of a run, as advanceRun reads them (see its `tis`). */
+export function runTaskInstancesSql(runPk: number) {
+  return sql`select id, task_id, map_index, state, next_attempt_at from task_instances where dag_run_id = ${runPk}`;
+}
+
+/** Whether any task instance of the run is unfinished (`open`). */
+export function runIsOpenSql(runPk: number) {
+  return sql`select exists(select 1 from task_instances where dag_run_id = ${runPk}
+    and state <> all(${`{${[...TERMINAL_TASK_STATES].join(',')}}`}::text[])) as open`;
 }
 
 /**
@@ -191,6 +210,8 @@ export async function advanceRun(
     notifyQueued?: boolean;
     /** Pools served in this transaction (see QueueOptions). */
     served?: Set<string>;
+    /** The run's task instances, read by the caller in this transaction after its changes. */
+    tis?: TiRow[];
   } = {},
 ): Promise<AdvanceResult> {
   const result: AdvanceResult = { changes: [], queued: 0, runFinished: false };
@@ -228,14 +249,28 @@ export async function advanceRun(
   // The pools just scheduled into: queueing looks only there (other waiting work is served when
   // slots free, and by the scheduler's pass). Unknown after an expansion.
   let pools: Set<string> | undefined = new Set();
+  // The last decision's scheduling, run below together with the queueing's first reads.
+  let scheduling: Statement<StateChange[]> | null = null;
   for (let pass = 0; ; pass++) {
-    const step = await decideAndApply(tx, version, run, actor, now);
+    const step = await decideAndApply(
+      tx,
+      version,
+      run,
+      actor,
+      now,
+      pass === 0 ? opts.tis : undefined,
+    );
     decisions = step.decisions;
     result.changes.push(...step.changes);
     scheduledAny ||= decisions.schedule.length > 0;
     for (const d of decisions.schedule) pools?.add(version.tasks.get(d.taskId)?.pool ?? '');
     if (pools?.has('')) pools = undefined;
-    if (decisions.expand.length === 0) break;
+    if (decisions.expand.length === 0) {
+      scheduling = step.scheduling;
+      break;
+    }
+    if (step.scheduling)
+      result.changes.push(...step.scheduling.parse(await tx.execute(step.scheduling.sql)));
     const expanded = await expandMappedTasks(
       tx,
       { id: runPk, dagId: run.dag_id },
@@ -250,11 +285,19 @@ export async function advanceRun(
     if (!expanded.ended || pass > version.spec.tasks.length) break;
   }
   if (scheduledAny) {
+    // One round trip: the scheduling, then the DAG's and the pools' locks and reads.
+    const poolList = pools && [...pools];
+    const results = await pipeline(tx, [
+      ...(scheduling ? [scheduling.sql] : []),
+      ...queueingReadsSql(run.dag_id, poolList),
+    ]);
+    if (scheduling) result.changes.push(...scheduling.parse(results[0]));
     const queued = await queueScheduled(tx, run.dag_id, actor, now, {
       notify: opts.notifyQueued ?? true,
       versions,
-      ...(pools && { pools: [...pools] }),
+      ...(poolList && { pools: poolList }),
       ...(opts.served && { served: opts.served }),
+      reads: results.slice(scheduling ? 1 : 0),
     });
     result.changes.push(...queued);
     result.queued += queued.length;
@@ -302,12 +345,14 @@ async function decideAndApply(
   run: RunRow,
   actor: string,
   now: Date,
-): Promise<{ decisions: RunDecisions; changes: StateChange[] }> {
-  const tis = rowsOf<TiRow>(
-    await tx.execute(
-      sql`select id, task_id, map_index, state, next_attempt_at from task_instances where dag_run_id = ${run.id}`,
-    ),
-  );
+  prefetched?: TiRow[],
+): Promise<{
+  decisions: RunDecisions;
+  changes: StateChange[];
+  /** Moving the decided task instances to scheduled: for the caller to run. */
+  scheduling: Statement<StateChange[]> | null;
+}> {
+  const tis = prefetched ?? rowsOf<TiRow>(await tx.execute(runTaskInstancesSql(Number(run.id))));
   const key = (taskId: string, mapIndex: number) => `${taskId}#${mapIndex}`;
   const idOf = new Map(tis.map((ti) => [key(ti.task_id, Number(ti.map_index)), Number(ti.id)]));
   const ids = (list: StateDecision[]) => list.map((d) => idOf.get(key(d.taskId, d.mapIndex))!);
@@ -358,16 +403,12 @@ async function decideAndApply(
       })),
     );
   }
-  if (decisions.schedule.length > 0) {
-    changes.push(
-      ...(await transitionTasks(tx, ids(decisions.schedule), 'scheduled', {
-        actor,
-        reason: 'dependencies met',
-        set: [sql`next_attempt_at = null`],
-      })),
-    );
-  }
-  return { decisions, changes };
+  const scheduling = transitionTasksStatement(ids(decisions.schedule), 'scheduled', {
+    actor,
+    reason: 'dependencies met',
+    set: [sql`next_attempt_at = null`],
+  });
+  return { decisions, changes, scheduling };
 }
 
 /**

@@ -60,11 +60,20 @@ export async function transitionTasks(
   to: TaskState,
   opts: TaskTransitionOptions,
 ): Promise<StateChange[]> {
-  if (ids.length === 0) return [];
+  const statement = transitionTasksStatement(ids, to, opts);
+  return statement ? statement.parse(await tx.execute(statement.sql)) : [];
+}
+
+/** transitionTasks as a statement (null when there is nothing to do). */
+export function transitionTasksStatement(
+  ids: readonly number[],
+  to: TaskState,
+  opts: TaskTransitionOptions,
+): Statement<StateChange[]> | null {
+  if (ids.length === 0) return null;
   const legal = legalFrom(to, opts);
-  if (legal.length === 0) return [];
-  const rows = await transitionSelected(
-    tx,
+  if (legal.length === 0) return null;
+  const statement = transitionSelectedStatement(
     sql`select id, state from task_instances
       where id = any(${intArray(ids)}) and state in (${inList(legal)})
         ${opts.where ? sql`and ${opts.where}` : sql``}
@@ -72,7 +81,7 @@ export async function transitionTasks(
     to,
     opts,
   );
-  return rows.map((r) => r.change);
+  return statement && { sql: statement.sql, parse: (r) => statement.parse(r).map((x) => x.change) };
 }
 
 function legalFrom(to: TaskState, opts: Pick<TaskTransitionOptions, 'from'>): TaskState[] {
@@ -94,6 +103,12 @@ const inList = (values: readonly (string | number)[]) =>
     sql`, `,
   );
 
+/** A statement to run later (alone or in a pipeline) and how to read its result. */
+export interface Statement<T> {
+  sql: SQL;
+  parse(result: unknown): T;
+}
+
 /**
  * The same transition for the rows a query selects and locks (`old`: at least `id` and `state`,
  * e.g. a claim's `… for update skip locked` with its order and limit), in one statement. Only rows
@@ -109,8 +124,20 @@ export async function transitionSelected<
   to: TaskState,
   opts: Omit<TaskTransitionOptions, 'where'> & { alsoCtes?: SQL },
 ): Promise<{ change: StateChange; old: Old }[]> {
+  const statement = transitionSelectedStatement<Old>(selectOld, to, opts);
+  return statement ? statement.parse(await tx.execute(statement.sql)) : [];
+}
+
+/** transitionSelected as a statement (null when no state may lead to `to`). */
+export function transitionSelectedStatement<
+  Old extends Record<string, unknown> = Record<string, unknown>,
+>(
+  selectOld: SQL,
+  to: TaskState,
+  opts: Omit<TaskTransitionOptions, 'where'> & { alsoCtes?: SQL },
+): Statement<{ change: StateChange; old: Old }[]> | null {
   const legal = legalFrom(to, opts);
-  if (legal.length === 0) return [];
+  if (legal.length === 0) return null;
   const assignments = [
     sql`state = ${to}`,
     sql`updated_at = now()`,
@@ -119,7 +146,7 @@ export async function transitionSelected<
   ];
   const preExecution = inList([...PRE_EXECUTION]);
   // One round trip: lock, update and append the event rows in the same statement.
-  const result = await tx.execute(sql`
+  const statement = sql`
     with old as (${selectOld}), changed as (
       update task_instances t set ${sql.join(assignments, sql`, `)}
       from old where t.id = old.id and old.state in (${inList(legal)})
@@ -136,27 +163,31 @@ export async function transitionSelected<
     select changed.id as "__id", changed.dag_id as "__dag_id", changed.run_id as "__run_id",
       changed.task_id as "__task_id", changed.map_index as "__map_index",
       changed.try_number as "__try_number", changed.from_state as "__from_state", old.*
-    from changed join old on old.id = changed.id`);
-  return rowsOf<Record<string, unknown>>(result).map((r) => {
-    const old: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(r)) if (!k.startsWith('__')) old[k] = v;
-    return {
-      change: {
-        entity: 'task_instance',
-        id: Number(r.__id),
-        dagId: r.__dag_id as string,
-        runId: r.__run_id as string,
-        taskId: r.__task_id as string,
-        mapIndex: Number(r.__map_index),
-        tryNumber: Number(r.__try_number),
-        from: r.__from_state as string,
-        to,
-        actor: opts.actor,
-        reason: opts.reason ?? null,
-      },
-      old: old as Old,
-    };
-  });
+    from changed join old on old.id = changed.id`;
+  return {
+    sql: statement,
+    parse: (result) =>
+      rowsOf<Record<string, unknown>>(result).map((r) => {
+        const old: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(r)) if (!k.startsWith('__')) old[k] = v;
+        return {
+          change: {
+            entity: 'task_instance',
+            id: Number(r.__id),
+            dagId: r.__dag_id as string,
+            runId: r.__run_id as string,
+            taskId: r.__task_id as string,
+            mapIndex: Number(r.__map_index),
+            tryNumber: Number(r.__try_number),
+            from: r.__from_state as string,
+            to,
+            actor: opts.actor,
+            reason: opts.reason ?? null,
+          },
+          old: old as Old,
+        };
+      }),
+  };
 }
 
 export async function transitionRun(

@@ -13,7 +13,7 @@ import { retryDelay } from '@updraft/core/decisions';
 import { assertNever } from '@updraft/core/errors';
 import { type TaskState, TERMINAL_TASK_STATES } from '@updraft/core/state';
 import { templateContext } from '@updraft/core/template';
-import { type Queryable, rowsOf, schema, type Tx } from '@updraft/db';
+import { pipeline, type Queryable, rowsOf, schema, type Tx } from '@updraft/db';
 import { eq, sql } from 'drizzle-orm';
 import { CallbackRunner, type CallbackRunnerOptions, requestCallbacks } from '../callbacks.ts';
 import { isLatestOnly, latestOnlyExecutor } from '../latest-only.ts';
@@ -21,8 +21,21 @@ import { mappedItemFields } from '../mapping.ts';
 import { releasePoolSlots } from '../pools.ts';
 import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts';
 import { CHANNELS, type EngineResources } from '../resources.ts';
-import { advanceRun, RUN_ROW_COLUMNS, type RunRow } from '../runs.ts';
-import { intArray, type StateChange, transitionSelected, transitionTasks } from '../transitions.ts';
+import {
+  advanceRun,
+  RUN_ROW_COLUMNS,
+  type RunRow,
+  runIsOpenSql,
+  runTaskInstancesSql,
+  type TiRow,
+} from '../runs.ts';
+import {
+  intArray,
+  type StateChange,
+  transitionSelected,
+  transitionSelectedStatement,
+  transitionTasks,
+} from '../transitions.ts';
 import { type LoadedVersion, VersionCache } from '../versions.ts';
 import { createFunctionExecutor, DagFileCache } from './executors/function.ts';
 import { createHttpExecutor } from './executors/http.ts';
@@ -115,6 +128,14 @@ interface Completion {
   alone: boolean;
   attempts: number;
   done: () => void;
+}
+
+/** What a batch reads ahead for one run's decision (Worker.#runPlans). */
+interface RunPlan {
+  runPk: number;
+  tries: Completion[];
+  read: 'tis' | 'open' | 'none';
+  result?: unknown;
 }
 
 /** Most finished tries recorded in one transaction. */
@@ -730,25 +751,39 @@ export class Worker {
     try {
       const changes = await this.#r.database.db.transaction(async (tx) => {
         const now = this.#r.clock.now();
-        // Runs another transaction holds are skipped: this batch only records their tries, and
-        // they are advanced after commit (or by the holder, or by the scheduler).
-        // One round trip: lock the runs, record the plain successes with their results, write
-        // the logs (pipelined; statements run in order, none needs another's result).
         const plain = batch.filter(
           (c) => c.outcome.kind === 'success' && c.outcome.skip.length === 0,
         );
-        const [locked, succeeded] = await Promise.all([
-          tx.execute(sql`select ${RUN_ROW_COLUMNS} from dag_runs
-            where id = any(${intArray(runPks)}) order by id for update skip locked`),
-          this.#endTries(tx, plain, 'success', null, now),
-          logs.length > 0 ? tx.insert(schema.taskLogs).values(logs) : null,
+        const plans = this.#runPlans(runPks, batch, plain);
+        const end = this.#endTriesStatement(plain, 'success', null, now);
+        const reads = plans.filter((p) => p.read !== 'none');
+        // One round trip, pipelined, in this order: lock the runs (those another transaction
+        // holds are skipped: their tries are recorded here and they are advanced after commit),
+        // record the plain successes with their results, write the logs, then read what each
+        // run's decision needs, after those changes.
+        const results = await pipeline(tx, [
+          sql`select ${RUN_ROW_COLUMNS} from dag_runs
+            where id = any(${intArray(runPks)}) order by id for update skip locked`,
+          ...(end ? [end.sql] : []),
+          ...(logs.length > 0 ? [tx.insert(schema.taskLogs).values(logs).getSQL()] : []),
+          ...reads.map((p) =>
+            p.read === 'tis' ? runTaskInstancesSql(p.runPk) : runIsOpenSql(p.runPk),
+          ),
         ]);
-        const runRows = rowsOf<RunRow>(locked);
+        const runRows = rowsOf<RunRow>(results[0]);
         lockedRuns = new Set(runRows.map((r) => Number(r.id)));
+        const succeeded = end ? end.parse(results[1]).map((r) => r.change) : [];
+        const readResults = results.slice(results.length - reads.length);
+        for (const [i, p] of reads.entries()) p.result = readResults[i];
         const changes = [
           ...succeeded,
           ...(await this.#recordOtherTries(tx, batch, plain, succeeded, now)),
         ];
+        // What was read is current only if every try of the run was recorded by the statement
+        // before the reads.
+        const recorded = new Set(succeeded.map((c) => c.id));
+        for (const p of plans)
+          if (!p.tries.every((c) => recorded.has(c.claimed.id))) p.read = 'none';
         const versionIds = new Set(batch.map((c) => c.version?.id));
         const [onlyVersion] = versionIds;
         await requestCallbacks(
@@ -762,13 +797,16 @@ export class Worker {
         let queued = 0;
         const served = new Set<string>();
         for (const runRow of runRows) {
-          if (!(await this.#needsDecision(tx, runRow, batch))) continue;
+          const plan = plans.find((p) => p.runPk === Number(runRow.id))!;
+          // Nothing downstream of these tries, and the run goes on: no decision to make.
+          if (plan.read === 'open' && rowsOf<{ open: boolean }>(plan.result)[0]?.open) continue;
           const advanced = await advanceRun(tx, this.#versions, Number(runRow.id), this.id, now, {
             locked: true,
             lockedRow: runRow,
             touch: false,
             notifyQueued: false,
             served,
+            ...(plan.read === 'tis' && { tis: rowsOf<TiRow>(plan.result) }),
           });
           changes.push(...advanced.changes);
           queued += advanced.queued;
@@ -823,31 +861,31 @@ export class Worker {
   }
 
   /**
-   * Whether the run needs a decision after these tries ended: a task downstream of one of them
-   * may now run (or never will), or the run may be over. Tries of tasks without downstream tasks
-   * (a wide fan-out) change nothing until the last one ends, so most batches skip reading and
-   * deciding the whole run.
+   * What each run's decision needs read after these tries end: its task instances when a task
+   * downstream of one of them may now run (or never will); when none has downstream tasks (a wide
+   * fan-out), only whether the run goes on, since nothing changes until its last try ends; and
+   * nothing ahead (advanceRun reads for itself) when a try of the run ends other than in plain
+   * success, which is recorded after the reads.
    */
-  async #needsDecision(tx: Tx, run: RunRow, batch: Completion[]): Promise<boolean> {
-    const version = await this.#versions.get(tx, Number(run.dag_version_id));
-    let upstreams = this.#upstreamTasks.get(version);
-    if (!upstreams) {
-      upstreams = new Set(
-        version.spec.tasks.flatMap((t) => [
-          ...t.upstream,
-          ...(t.expand && 'task' in t.expand ? [t.expand.task] : []),
-        ]),
-      );
-      this.#upstreamTasks.set(version, upstreams);
-    }
-    const ids = new Set<string>();
-    for (const c of batch) if (c.claimed.runPk === Number(run.id)) ids.add(c.claimed.taskId);
-    if ([...ids].some((id) => upstreams.has(id))) return true;
-    const [open] = rowsOf<{ open: boolean }>(
-      await tx.execute(sql`select exists(select 1 from task_instances where dag_run_id = ${run.id}
-        and state <> all(${`{${[...TERMINAL_TASK_STATES].join(',')}}`}::text[])) as open`),
-    );
-    return open?.open !== true;
+  #runPlans(runPks: number[], batch: Completion[], plain: Completion[]): RunPlan[] {
+    return runPks.map((runPk) => {
+      const tries = batch.filter((c) => c.claimed.runPk === runPk);
+      if (!tries.every((c) => plain.includes(c))) return { runPk, tries, read: 'none' };
+      const version = tries[0]!.version;
+      if (!version) return { runPk, tries, read: 'none' };
+      let upstreams = this.#upstreamTasks.get(version);
+      if (!upstreams) {
+        upstreams = new Set(
+          version.spec.tasks.flatMap((t) => [
+            ...t.upstream,
+            ...(t.expand && 'task' in t.expand ? [t.expand.task] : []),
+          ]),
+        );
+        this.#upstreamTasks.set(version, upstreams);
+      }
+      const downstream = tries.some((c) => upstreams.has(c.claimed.taskId));
+      return { runPk, tries, read: downstream ? 'tis' : 'open' };
+    });
   }
 
   /**
@@ -885,7 +923,18 @@ export class Worker {
     now: Date,
     from: TaskState[] = ['running'],
   ): Promise<StateChange[]> {
-    if (tries.length === 0) return [];
+    const statement = this.#endTriesStatement(tries, to, reason, now, from);
+    return statement ? statement.parse(await tx.execute(statement.sql)).map((r) => r.change) : [];
+  }
+
+  #endTriesStatement(
+    tries: Completion[],
+    to: TaskState,
+    reason: string | null,
+    now: Date,
+    from: TaskState[] = ['running'],
+  ) {
+    if (tries.length === 0) return null;
     const results =
       to === 'success'
         ? tries.flatMap((c) =>
@@ -903,8 +952,7 @@ export class Worker {
               : [],
           )
         : [];
-    const rows = await transitionSelected(
-      tx,
+    return transitionSelectedStatement(
       sql`select t.id, t.state, d.duration_ms from task_instances t
         join unnest(${intArray(tries.map((c) => c.claimed.id))},
           ${intArray(
@@ -935,7 +983,6 @@ export class Worker {
         }),
       },
     );
-    return rows.map((r) => r.change);
   }
 
   /** A try's outcome other than a plain success (branching, failure, reschedule, skip). */
