@@ -57,7 +57,7 @@ describe.each(TEST_DATABASE_KINDS)('pageTotal (%s)', (kind) => {
 
   it.each(CASES)('%s', async (_, limit, offset, want) => {
     const rows = Math.max(0, Math.min(limit, 30 - offset));
-    const total = await pageTotal(t.handle.db, from, { limit, offset }, rows, 10);
+    const total = await pageTotal(t.handle.db, from, { limit, offset }, rows, { cap: 10 });
     if (Array.isArray(want)) {
       expect(total).toEqual({ total_entries: want[1], total_entries_estimated: true });
     } else {
@@ -66,7 +66,27 @@ describe.each(TEST_DATABASE_KINDS)('pageTotal (%s)', (kind) => {
   });
 
   it('counts exactly up to the cap', async () => {
-    const total = await pageTotal(t.handle.db, from, { limit: 10, offset: 0 }, 10, 50);
+    const total = await pageTotal(t.handle.db, from, { limit: 10, offset: 0 }, 10, { cap: 50 });
     expect(total).toEqual({ total_entries: 30 });
+  });
+
+  it('reuses a far-beyond-the-cap estimate for a while instead of counting again', async () => {
+    const key = `paged-${kind}`;
+    const first = await pageTotal(t.handle.db, from, { limit: 10, offset: 0 }, 10, {
+      cap: 5,
+      cacheKey: key,
+    });
+    expect(first).toEqual({ total_entries: 30, total_entries_estimated: true });
+    // The table changes and is analysed; within the estimate's lifetime the answer stays.
+    await t.handle.db.execute(sql`delete from dag_runs where dag_id = 'paged' and run_id <> 'r1'`);
+    await t.handle.db.execute(sql`analyze dag_runs`);
+    const again = await pageTotal(t.handle.db, from, { limit: 10, offset: 0 }, 10, {
+      cap: 5,
+      cacheKey: key,
+    });
+    expect(again).toEqual(first);
+    // Without the key it is worked out afresh: one row now.
+    const fresh = await pageTotal(t.handle.db, from, { limit: 10, offset: 0 }, 10, { cap: 5 });
+    expect(fresh).toEqual({ total_entries: 1 });
   });
 });

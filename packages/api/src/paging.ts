@@ -4,13 +4,18 @@
  * - a page that is not full ends the listing, so the total is `offset + rows` (no query);
  * - otherwise the rows are counted up to COUNT_CAP (an index-only scan of at most that many rows, ~0.3 ms);
  * - beyond the cap the planner's row estimate is used (EXPLAIN, no scan), flagged with
- *   `total_entries_estimated: true`. It is never below what the page shows.
+ *   `total_entries_estimated: true`. It is never below what the page shows. With a `cacheKey`, a
+ *   listing known to be far beyond the cap reuses its estimate for ESTIMATE_TTL_MS instead of
+ *   counting and explaining again on every page.
  */
 import type { Queryable } from '@updraft/db';
 import { rowsOf } from '@updraft/db';
 import { type SQL, sql } from 'drizzle-orm';
 
 export const COUNT_CAP = 1000;
+export const ESTIMATE_TTL_MS = 10_000;
+
+const estimates = new Map<string, { at: number; n: number }>();
 
 export interface Total {
   total_entries: number;
@@ -27,24 +32,35 @@ export async function pageTotal(
   from: SQL,
   page: { limit: number; offset: number },
   rows: number,
-  cap = COUNT_CAP,
+  opts: { cap?: number; cacheKey?: string } = {},
 ): Promise<Total> {
+  const cap = opts.cap ?? COUNT_CAP;
   if (rows < page.limit && (rows > 0 || page.offset === 0))
     return { total_entries: page.offset + rows };
+  // Bounds an estimate by what the page proves: a full page means at least one more row; an
+  // empty page past the end means at most `offset` rows.
+  const full = rows === page.limit;
+  const bounded = (n: number): Total => ({
+    total_entries: Math.min(
+      full ? Number.POSITIVE_INFINITY : page.offset + rows,
+      Math.max(cap + 1, rows > 0 ? page.offset + rows + (full ? 1 : 0) : 0, n),
+    ),
+    total_entries_estimated: true,
+  });
+  const cached = opts.cacheKey === undefined ? undefined : estimates.get(opts.cacheKey);
+  if (cached && Date.now() - cached.at < ESTIMATE_TTL_MS && cached.n > 2 * cap)
+    return bounded(cached.n);
   const [counted] = rowsOf<{ n: number | string }>(
     await db.execute(sql`select count(*) as n from (select 1 ${from} limit ${cap + 1}) s`),
   );
   const n = Number(counted?.n ?? 0);
   if (n <= cap) return { total_entries: n };
-  // Bounds the estimate by what the page proves: a full page means at least one more row; an
-  // empty page past the end means at most `offset` rows.
-  const full = rows === page.limit;
-  const lower = Math.max(cap + 1, rows > 0 ? page.offset + rows + (full ? 1 : 0) : 0);
-  const upper = full ? Number.POSITIVE_INFINITY : page.offset + rows;
-  return {
-    total_entries: Math.min(upper, Math.max(lower, await estimate(db, from))),
-    total_entries_estimated: true,
-  };
+  const estimated = await estimate(db, from);
+  if (opts.cacheKey !== undefined) {
+    if (estimates.size >= 1000) estimates.delete(estimates.keys().next().value!);
+    estimates.set(opts.cacheKey, { at: Date.now(), n: estimated });
+  }
+  return bounded(estimated);
 }
 
 async function estimate(db: Queryable, from: SQL): Promise<number> {
