@@ -138,8 +138,8 @@ export async function expandMappedTasks(
       n > 1
         ? rowsOf<{ id: number }>(
             await tx.execute(sql`insert into task_instances
-              (dag_run_id, dag_id, run_id, task_id, map_index, operator, pool, pool_slots, max_retries, priority_weight)
-              select t.dag_run_id, t.dag_id, t.run_id, t.task_id, i, t.operator, t.pool, t.pool_slots, t.max_retries, t.priority_weight
+              (dag_run_id, dag_id, run_id, task_id, map_index, operator, pool, pool_slots, max_retries, priority_weight, logical_date)
+              select t.dag_run_id, t.dag_id, t.run_id, t.task_id, i, t.operator, t.pool, t.pool_slots, t.max_retries, t.priority_weight, t.logical_date
               from task_instances t, generate_series(1, ${n - 1}) as i
               where t.id = ${tiId}
               returning id`),

@@ -217,7 +217,7 @@ function candidatesSql(
 ) {
   return sql`
     select t.id, t.dag_id, t.dag_run_id, r.dag_version_id, t.task_id, t.pool_slots,
-      t.priority_weight, r.logical_date
+      t.priority_weight, t.logical_date
     from task_instances t join dag_runs r on r.id = t.dag_run_id
     where t.state = 'scheduled' and t.pool = ${poolName} and r.state = 'running'
       ${onlyDag === null ? sql`` : sql`and t.dag_id = ${onlyDag}`}
@@ -230,7 +230,7 @@ function candidatesSql(
             )})`
       }
       ${seen.length === 0 ? sql`` : sql`and t.id <> all(${intArray(seen)})`}
-    order by t.priority_weight desc, r.logical_date, t.id`;
+    order by t.priority_weight desc, t.logical_date, t.id`;
 }
 
 /**
@@ -408,7 +408,9 @@ export async function releasePoolSlots(
     await tx.execute(sql`select t.pool, min(p.slots) as slots,
         (select coalesce(sum(o.pool_slots), 0)::int from task_instances o
           where o.pool = t.pool and o.state in ('queued', 'running')) as occupied,
-        exists(select 1 from task_instances w where w.state = 'scheduled' and w.pool = t.pool) as waiting
+        -- In the pool queue's index order, so the index answers it (not a scan for a match).
+        exists(select 1 from task_instances w where w.state = 'scheduled' and w.pool = t.pool
+          order by w.pool, w.priority_weight desc limit 1) as waiting
       from task_instances t left join pools p on p.name = t.pool
       where t.id = any(${intArray(taskInstanceIds)}) group by t.pool order by t.pool`),
   );

@@ -75,6 +75,7 @@ export async function createRun(
       poolSlots: task.poolSlots ?? 1,
       maxRetries: task.retries,
       priorityWeight: version.priorities.get(task.taskId) ?? task.priorityWeight,
+      logicalDate: run.logicalDate,
     })),
   );
   const change: StateChange = {

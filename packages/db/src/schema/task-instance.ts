@@ -69,6 +69,8 @@ export const taskInstances = pgTable(
     firstTryStartedAt: timestamp('first_try_started_at', { withTimezone: true }),
     /** Why the task instance is in its state (failure reason, skip reason). */
     stateReason: text('state_reason'),
+    /** Its run's logical date (never changes): the pool queue's order is indexed with it. */
+    logicalDate: timestamp('logical_date', { withTimezone: true }),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -88,6 +90,10 @@ export const taskInstances = pgTable(
       .where(sql`${t.state} in ('queued', 'running')`),
     // The scheduler's leftover pass looks for scheduled task instances each loop.
     index('task_instances_scheduled_idx').on(t.dagId).where(sql`${t.state} = 'scheduled'`),
+    // A pool's queue: scheduled task instances in the order they get slots (pools.ts).
+    index('task_instances_pool_queue_idx')
+      .on(t.pool, sql`${t.priorityWeight} desc`, t.logicalDate, t.id)
+      .where(sql`${t.state} = 'scheduled'`),
     index('task_instances_retry_idx')
       .on(t.nextAttemptAt)
       .where(sql`${t.state} in ('up_for_retry', 'up_for_reschedule')`),

@@ -963,8 +963,9 @@ export class Worker {
             tries.map((c) => c.durationMs),
             'int',
           )}) as d(id, try_number, duration_ms)
-          on t.id = d.id and t.try_number = d.try_number
-        where t.worker_id = ${this.id}
+          on t.id = d.id
+        where t.id = any(${intArray(tries.map((c) => c.claimed.id))})
+          and t.try_number = d.try_number and t.worker_id = ${this.id}
         for update of t`,
       to,
       {
