@@ -12,6 +12,7 @@ const config = parseEnv(
     PORT: envFields.PORT,
     HOST: envFields.HOST,
     UPDRAFT_DB_POOL_SIZE: envFields.UPDRAFT_DB_POOL_SIZE,
+    UPDRAFT_DB_PREPARED_STATEMENTS: envFields.UPDRAFT_DB_PREPARED_STATEMENTS,
     UPDRAFT_TIMETABLE_PLUGINS: envFields.UPDRAFT_TIMETABLE_PLUGINS,
   }),
   process.env,
@@ -30,6 +31,7 @@ const resources = await openEngine({
   teamsFile: config.UPDRAFT_TEAMS_FILE,
   applicationName: 'updraft-api',
   maxConnections: config.UPDRAFT_DB_POOL_SIZE,
+  preparedStatements: config.UPDRAFT_DB_PREPARED_STATEMENTS,
   timetablePlugins: config.UPDRAFT_TIMETABLE_PLUGINS,
 });
 const server = await serveApp(createApp(resources, { component: 'api' }), {

@@ -27,6 +27,7 @@ const config = parseEnv(
     UPDRAFT_SCHEDULER_LOOP_MS: envFields.UPDRAFT_SCHEDULER_LOOP_MS,
     UPDRAFT_ZOMBIE_THRESHOLD_MS: envFields.UPDRAFT_ZOMBIE_THRESHOLD_MS,
     UPDRAFT_DB_POOL_SIZE: envFields.UPDRAFT_DB_POOL_SIZE,
+    UPDRAFT_DB_PREPARED_STATEMENTS: envFields.UPDRAFT_DB_PREPARED_STATEMENTS,
     UPDRAFT_TIMETABLE_PLUGINS: envFields.UPDRAFT_TIMETABLE_PLUGINS,
   }),
   process.env,
@@ -45,6 +46,7 @@ const resources = await openEngine({
   teamsFile: config.UPDRAFT_TEAMS_FILE,
   applicationName: 'updraft-scheduler',
   maxConnections: config.UPDRAFT_DB_POOL_SIZE,
+  preparedStatements: config.UPDRAFT_DB_PREPARED_STATEMENTS,
   timetablePlugins: config.UPDRAFT_TIMETABLE_PLUGINS,
 });
 const processor = new DagProcessor(resources, {

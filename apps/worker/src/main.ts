@@ -40,6 +40,7 @@ const config = parseEnv(
     UPDRAFT_WORKER_POLL_MS: envFields.UPDRAFT_WORKER_POLL_MS,
     UPDRAFT_SHUTDOWN_GRACE_MS: envFields.UPDRAFT_SHUTDOWN_GRACE_MS,
     UPDRAFT_DB_POOL_SIZE: envFields.UPDRAFT_DB_POOL_SIZE,
+    UPDRAFT_DB_PREPARED_STATEMENTS: envFields.UPDRAFT_DB_PREPARED_STATEMENTS,
     UPDRAFT_TIMETABLE_PLUGINS: envFields.UPDRAFT_TIMETABLE_PLUGINS,
     UPDRAFT_TEAMS_FILE: envFields.UPDRAFT_TEAMS_FILE,
     KUBECONFIG: envFields.KUBECONFIG,
@@ -64,6 +65,7 @@ const resources = await openEngine({
   migrate: false,
   applicationName: 'updraft-worker',
   maxConnections: config.UPDRAFT_DB_POOL_SIZE,
+  preparedStatements: config.UPDRAFT_DB_PREPARED_STATEMENTS,
   timetablePlugins: config.UPDRAFT_TIMETABLE_PLUGINS,
 });
 

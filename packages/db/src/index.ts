@@ -35,6 +35,8 @@ export interface OpenDatabaseOptions {
   dataDir?: string | undefined;
   /** Pool size for PostgreSQL. */
   maxConnections?: number | undefined;
+  /** Named prepared statements on PostgreSQL (default true): see prepared.ts. */
+  preparedStatements?: boolean | undefined;
   applicationName?: string | undefined;
 }
 
@@ -48,6 +50,8 @@ async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<Dat
   const { drizzle } = await import('drizzle-orm/postgres-js');
   const client = postgres(url, {
     max: opts.maxConnections ?? 10,
+    // Off, postgres.js prepares nothing, whatever a query asks for.
+    prepare: opts.preparedStatements ?? true,
     onnotice: () => {},
     connection: { application_name: opts.applicationName ?? 'updraft' },
     // Connections to a restarted database are replaced transparently.

@@ -51,3 +51,26 @@ describe('prepared statements on PostgreSQL', () => {
     expect(await read()).toEqual([{ a: 1, b: 7 }]);
   });
 });
+
+describe('prepared statements turned off (a pooler that cannot carry them)', () => {
+  let t: TestDatabase;
+  let one: DatabaseHandle;
+  beforeAll(async () => {
+    t = await createTestDatabase('postgres');
+    one = await openDatabase({ url: t.handle.url, maxConnections: 1, preparedStatements: false });
+  });
+  afterAll(async () => {
+    await one?.close();
+    await t.drop();
+  });
+
+  it('prepares nothing', async () => {
+    await one.db.execute(sql`select ${1}::int as v /* marker-off */`);
+    await one.db.transaction((tx) => tx.execute(sql`select ${2}::int as v /* marker-off */`));
+    const [row] = rowsOf<{ n: number }>(
+      await one.db.execute(sql`select count(*)::int as n from pg_prepared_statements
+        where statement like '%marker-off%' and statement not like '%pg_prepared_statements%'`),
+    );
+    expect(row!.n).toBe(0);
+  });
+});

@@ -74,6 +74,8 @@ export interface OpenEngineOptions {
   teamsFile?: string | undefined;
   applicationName?: string;
   maxConnections?: number;
+  /** Named prepared statements on PostgreSQL (default true; UPDRAFT_DB_PREPARED_STATEMENTS). */
+  preparedStatements?: boolean;
   /** Timetable plugin modules (UPDRAFT_TIMETABLE_PLUGINS; docs/concepts/schedules.md). */
   timetablePlugins?: readonly string[];
 }
@@ -97,6 +99,7 @@ export async function openEngine(opts: OpenEngineOptions): Promise<EngineResourc
       dataDir: opts.dataDir,
       applicationName: opts.applicationName,
       maxConnections: opts.maxConnections,
+      preparedStatements: opts.preparedStatements,
     });
   } catch (error) {
     throw new Error(

@@ -27,6 +27,11 @@ export const envFields = {
   UPDRAFT_WORKER_POLL_MS: z.coerce.number().int().min(10).default(2000),
   UPDRAFT_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   UPDRAFT_DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * Named prepared statements (one round trip per statement, planned once per connection). Turn
+   * off behind a pooler that cannot carry them (PgBouncer in transaction mode before 1.21).
+   */
+  UPDRAFT_DB_PREPARED_STATEMENTS: bool.default(true),
   /** Comma-separated timetable plugin modules (docs/concepts/schedules.md). */
   UPDRAFT_TIMETABLE_PLUGINS: z
     .string()

@@ -1,8 +1,9 @@
 /**
  * The worker: claims queued task instances (FOR UPDATE SKIP LOCKED), runs them with a concurrency
- * limit, streams their output into task logs, heartbeats, enforces timeouts, and finishes each try
- * in one transaction that also advances its run — so downstream tasks are queued immediately and
- * a chain of tasks does not wait for a scheduler tick per hop.
+ * limit, streams their output into task logs, heartbeats, enforces timeouts, and records finished
+ * tries in transactions that also advance their runs and claim the next work (group commit: tries
+ * that finish together share one) — so downstream tasks are queued and started at once and a
+ * chain of tasks does not wait for a scheduler tick per hop.
  *
  * Wakes at once on NOTIFY when work is queued, and polls as a fallback.
  */
