@@ -20,6 +20,7 @@ import {
   recordEvents,
   type StateChange,
   type Statement,
+  textArray,
   transitionRun,
   transitionTasks,
   transitionTasksStatement,
@@ -179,9 +180,10 @@ export interface TiRow {
   next_attempt_at: Date | string | null;
 }
 
-/** Every task instance of a run, as advanceRun reads them (see its `tis`). */
-export function runTaskInstancesSql(runPk: number) {
-  return sql`select id, task_id, map_index, state, next_attempt_at from task_instances where dag_run_id = ${runPk}`;
+/** A run's task instances as advanceRun reads them (see its `tis`): all, or those of some tasks. */
+export function runTaskInstancesSql(runPk: number, taskIds?: readonly string[]) {
+  return sql`select id, task_id, map_index, state, next_attempt_at from task_instances
+    where dag_run_id = ${runPk}${taskIds ? sql` and task_id = any(${textArray(taskIds)})` : sql``}`;
 }
 
 /** Whether any task instance of the run is unfinished (`open`). */
@@ -213,6 +215,12 @@ export async function advanceRun(
     served?: Set<string>;
     /** The run's task instances, read by the caller in this transaction after its changes. */
     tis?: TiRow[];
+    /**
+     * Decide only these tasks (the downstream tasks of tries that just succeeded); `tis` then
+     * holds only them and their upstream tasks. Anything beyond scheduling them (a skip, an
+     * upstream failure, an expansion, nothing to schedule) is decided over the whole run.
+     */
+    only?: ReadonlySet<string>;
   } = {},
 ): Promise<AdvanceResult> {
   const result: AdvanceResult = { changes: [], queued: 0, runFinished: false };
@@ -260,6 +268,7 @@ export async function advanceRun(
       actor,
       now,
       pass === 0 ? opts.tis : undefined,
+      pass === 0 ? opts.only : undefined,
     );
     decisions = step.decisions;
     result.changes.push(...step.changes);
@@ -347,37 +356,69 @@ async function decideAndApply(
   actor: string,
   now: Date,
   prefetched?: TiRow[],
+  only?: ReadonlySet<string>,
 ): Promise<{
   decisions: RunDecisions;
   changes: StateChange[];
   /** Moving the decided task instances to scheduled: for the caller to run. */
   scheduling: Statement<StateChange[]> | null;
 }> {
-  const tis = prefetched ?? rowsOf<TiRow>(await tx.execute(runTaskInstancesSql(Number(run.id))));
+  const decide = async (tis: TiRow[]) => {
+    const pending = new Set(tis.filter((ti) => ti.state === 'none').map((ti) => ti.task_id));
+    const previous =
+      run.logical_date === undefined
+        ? undefined
+        : await loadPreviousRunStates(
+            tx,
+            { id: Number(run.id), dagId: run.dag_id, logicalDate: new Date(run.logical_date) },
+            version.spec.tasks,
+            pending,
+          );
+    return decideRun(
+      version.spec.tasks,
+      tis.map((ti) => ({
+        taskId: ti.task_id,
+        mapIndex: Number(ti.map_index),
+        state: ti.state,
+        nextAttemptAt: ti.next_attempt_at ? new Date(ti.next_attempt_at) : null,
+      })),
+      now,
+      { previous },
+    );
+  };
+  const readAll = async () => rowsOf<TiRow>(await tx.execute(runTaskInstancesSql(Number(run.id))));
+  let tis = prefetched ?? (await readAll());
+  let decisions = await decide(tis);
+  if (only) {
+    // Only the listed tasks count, and only their scheduling; the rest of the run was not read.
+    const mine = <T extends { taskId: string }>(list: T[]) =>
+      list.filter((d) => only.has(d.taskId));
+    const schedule = mine(decisions.schedule);
+    const simple =
+      schedule.length > 0 &&
+      mine(decisions.skip).length === 0 &&
+      mine(decisions.upstreamFailed).length === 0 &&
+      mine(decisions.expand).length === 0 &&
+      mine(decisions.waiting).length === 0;
+    if (simple) {
+      decisions = {
+        ...decisions,
+        schedule,
+        skip: [],
+        upstreamFailed: [],
+        expand: [],
+        waiting: [],
+        finalRunState: null,
+        finalReason: null,
+      };
+    } else {
+      tis = await readAll();
+      decisions = await decide(tis);
+    }
+  }
   const key = (taskId: string, mapIndex: number) => `${taskId}#${mapIndex}`;
   const idOf = new Map(tis.map((ti) => [key(ti.task_id, Number(ti.map_index)), Number(ti.id)]));
   const ids = (list: StateDecision[]) => list.map((d) => idOf.get(key(d.taskId, d.mapIndex))!);
-  const pending = new Set(tis.filter((ti) => ti.state === 'none').map((ti) => ti.task_id));
-  const previous =
-    run.logical_date === undefined
-      ? undefined
-      : await loadPreviousRunStates(
-          tx,
-          { id: Number(run.id), dagId: run.dag_id, logicalDate: new Date(run.logical_date) },
-          version.spec.tasks,
-          pending,
-        );
-  const decisions = decideRun(
-    version.spec.tasks,
-    tis.map((ti) => ({
-      taskId: ti.task_id,
-      mapIndex: Number(ti.map_index),
-      state: ti.state,
-      nextAttemptAt: ti.next_attempt_at ? new Date(ti.next_attempt_at) : null,
-    })),
-    now,
-    { previous },
-  );
   const changes: StateChange[] = [];
   // Held back by the previous run: say why on the task instance (written only when it changes).
   for (const d of decisions.waiting) {

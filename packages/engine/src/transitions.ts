@@ -97,6 +97,12 @@ export function intArray(values: readonly number[], type: 'bigint' | 'int' = 'bi
   return type === 'bigint' ? sql`${literal}::bigint[]` : sql`${literal}::int[]`;
 }
 
+/** Strings as one array parameter (see intArray). */
+export function textArray(values: readonly string[]): SQL {
+  const literal = `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+  return sql`${literal}::text[]`;
+}
+
 const inList = (values: readonly (string | number)[]) =>
   sql.join(
     values.map((v) => sql`${v}`),

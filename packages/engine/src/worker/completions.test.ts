@@ -11,6 +11,67 @@ export default dag({ id: 'wide', team: 'data-eng', schedule: null }, (d) => {
 });
 `;
 
+// Decisions after a success look only at the finished tasks' downstream tasks; a skip cascade, a
+// join that waits, and a run whose last try finds its downstream already done take the whole run.
+const RULES_DAG = `
+import { dag } from '@updraft/sdk';
+export default dag({ id: 'rules', team: 'data-eng', schedule: null }, (d) => {
+  const a = d.fn('a', () => 'a');
+  const b = d.fn('b', () => 'b', { triggerRule: 'all_failed' });
+  const c = d.fn('c', () => 'c');
+  a.then(b).then(c);
+  const x = d.fn('x', () => 'x');
+  const slow = d.fn('slow', () => new Promise((resolve) => setTimeout(() => resolve('slow'), 400)));
+  const j = d.fn('j', () => 'j', { triggerRule: 'one_success' });
+  x.then(j);
+  slow.then(j);
+  const k = d.fn('k', () => 'k');
+  j.then(k);
+});
+`;
+
+describe.each(TEST_DATABASE_KINDS)('decisions after a batch, without a scheduler (%s)', (kind) => {
+  let h: EngineHarness;
+  beforeEach(async () => {
+    h = await createEngineHarness(kind);
+    await h.writeDag('rules.ts', RULES_DAG);
+    await h.processor.sync();
+  });
+  afterEach(async () => {
+    await h?.close();
+  });
+
+  it('cascades skips, runs a one_success join early and finishes the run', async () => {
+    const { runId } = await h.ops.triggerRun('rules', { actor: 'test' });
+    h.worker({ concurrency: 4 }).start();
+    const run = await h.finishedRun(runId, { timeoutMs: 20_000 });
+    const states = Object.fromEntries(
+      rowsOf<{ task_id: string; state: string }>(
+        await h.resources.database.db.execute(
+          sql`select task_id, state from task_instances where run_id = ${runId}`,
+        ),
+      ).map((r) => [r.task_id, r.state]),
+    );
+    expect(states).toEqual({
+      a: 'success',
+      b: 'skipped',
+      c: 'skipped',
+      x: 'success',
+      slow: 'success',
+      j: 'success',
+      k: 'success',
+    });
+    expect(run.state).toBe('success');
+    // j ran as soon as x succeeded, not after slow.
+    const [order] = rowsOf<{ early: boolean }>(
+      await h.resources.database.db.execute(sql`select
+        (select start_date from task_instances where run_id = ${runId} and task_id = 'j')
+        < (select end_date from task_instances where run_id = ${runId} and task_id = 'slow') as early`),
+    );
+    expect(order!.early).toBe(true);
+  });
+});
+
 describe.each(TEST_DATABASE_KINDS)('recording finished tries in batches (%s)', (kind) => {
   let h: EngineHarness;
   beforeEach(async () => {

@@ -136,6 +136,9 @@ interface RunPlan {
   runPk: number;
   tries: Completion[];
   read: 'tis' | 'open' | 'none';
+  /** 'tis': the tasks to decide (downstream of the tries) and the tasks to read for them. */
+  downstream?: Set<string>;
+  taskIds?: string[];
   result?: unknown;
 }
 
@@ -189,8 +192,8 @@ export class Worker {
       queueChecked: boolean;
     }
   >();
-  /** Per DAG version: the tasks some other task depends on (#needsDecision). */
-  readonly #upstreamTasks = new WeakMap<LoadedVersion, Set<string>>();
+  /** Per DAG version: each task's downstream tasks (#runPlans). */
+  readonly #graphs = new WeakMap<LoadedVersion, Map<string, string[]>>();
   /** Finished tries waiting to be recorded (#recordCompletions). */
   readonly #completions: Completion[] = [];
   #recording = false;
@@ -768,7 +771,7 @@ export class Worker {
           ...(end ? [end.sql] : []),
           ...(logs.length > 0 ? [tx.insert(schema.taskLogs).values(logs).getSQL()] : []),
           ...reads.map((p) =>
-            p.read === 'tis' ? runTaskInstancesSql(p.runPk) : runIsOpenSql(p.runPk),
+            p.read === 'tis' ? runTaskInstancesSql(p.runPk, p.taskIds) : runIsOpenSql(p.runPk),
           ),
         ]);
         const runRows = rowsOf<RunRow>(results[0]);
@@ -807,7 +810,10 @@ export class Worker {
             touch: false,
             notifyQueued: false,
             served,
-            ...(plan.read === 'tis' && { tis: rowsOf<TiRow>(plan.result) }),
+            ...(plan.read === 'tis' && {
+              tis: rowsOf<TiRow>(plan.result),
+              only: plan.downstream!,
+            }),
           });
           changes.push(...advanced.changes);
           queued += advanced.queued;
@@ -874,18 +880,22 @@ export class Worker {
       if (!tries.every((c) => plain.includes(c))) return { runPk, tries, read: 'none' };
       const version = tries[0]!.version;
       if (!version) return { runPk, tries, read: 'none' };
-      let upstreams = this.#upstreamTasks.get(version);
-      if (!upstreams) {
-        upstreams = new Set(
-          version.spec.tasks.flatMap((t) => [
-            ...t.upstream,
-            ...(t.expand && 'task' in t.expand ? [t.expand.task] : []),
-          ]),
-        );
-        this.#upstreamTasks.set(version, upstreams);
+      let graph = this.#graphs.get(version);
+      if (!graph) {
+        graph = new Map(version.spec.tasks.map((t) => [t.taskId, [] as string[]]));
+        for (const t of version.spec.tasks) {
+          const ups = [...t.upstream, ...(t.expand && 'task' in t.expand ? [t.expand.task] : [])];
+          for (const up of ups) graph.get(up)?.push(t.taskId);
+        }
+        this.#graphs.set(version, graph);
       }
-      const downstream = tries.some((c) => upstreams.has(c.claimed.taskId));
-      return { runPk, tries, read: downstream ? 'tis' : 'open' };
+      const downstream = new Set(tries.flatMap((c) => graph.get(c.claimed.taskId) ?? []));
+      if (downstream.size === 0) return { runPk, tries, read: 'open' };
+      // The tasks that may now run, and what their trigger rules look at.
+      const read = new Set(downstream);
+      for (const id of downstream)
+        for (const up of version.tasks.get(id)?.upstream ?? []) read.add(up);
+      return { runPk, tries, read: 'tis', downstream, taskIds: [...read] };
     });
   }
 
