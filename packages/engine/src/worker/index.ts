@@ -12,7 +12,7 @@ import { BranchResultError, branchChoice, controlFlowSkips } from '@updraft/core
 import { functionConfigSchema, type TaskSpec, type TaskType } from '@updraft/core/dag';
 import { retryDelay } from '@updraft/core/decisions';
 import { assertNever } from '@updraft/core/errors';
-import { type TaskState, TERMINAL_TASK_STATES } from '@updraft/core/state';
+import type { TaskState } from '@updraft/core/state';
 import { templateContext } from '@updraft/core/template';
 import { pipeline, type Queryable, rowsOf, schema, type Tx } from '@updraft/db';
 import { eq, sql } from 'drizzle-orm';
