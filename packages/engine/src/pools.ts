@@ -20,10 +20,6 @@ import { VersionCache } from './versions.ts';
 
 export const DEFAULT_POOL = 'default_pool';
 
-/** Pool occupancy counts slots of task instances in these states (plus deferred ones if asked). */
-export const OCCUPYING_STATES = ['queued', 'running'] as const;
-export const DEFERRED_STATES = ['up_for_reschedule', 'deferred'] as const;
-
 export interface QueueOptions {
   /** NOTIFY workers about queued task instances; default true. */
   notify?: boolean;
@@ -188,21 +184,6 @@ export interface PoolRow {
   name: string;
   slots: number;
   include_deferred: boolean;
-}
-
-/** Slots of the pool in use: queued and running task instances (and deferred ones if counted). */
-export async function occupiedSlots(tx: Queryable, pool: PoolRow): Promise<number> {
-  const states = pool.include_deferred
-    ? [...OCCUPYING_STATES, ...DEFERRED_STATES]
-    : [...OCCUPYING_STATES];
-  const [row] = rowsOf<{ n: number }>(
-    await tx.execute(sql`select coalesce(sum(pool_slots), 0)::int as n from task_instances
-      where pool = ${pool.name} and state in (${sql.join(
-        states.map((s) => sql`${s}`),
-        sql`, `,
-      )})`),
-  );
-  return row?.n ?? 0;
 }
 
 type CandidateRow = Candidate & { priority_weight: number; logical_date: unknown };
