@@ -314,15 +314,9 @@ export async function advanceRun(
   }
   if (decisions.finalRunState) {
     // Re-check against the database: the decision was made on the snapshot above.
-    const [left] = rowsOf<{ n: number }>(
-      await tx.execute(sql`select count(*)::int as n from task_instances where dag_run_id = ${runPk}
-        and state not in (${sql.join(
-          [...TERMINAL_TASK_STATES].map((s) => sql`${s}`),
-          sql`, `,
-        )})`),
-    );
+    const [left] = rowsOf<{ open: boolean }>(await tx.execute(runIsOpenSql(runPk)));
     const deadlock = decisions.finalReason?.startsWith('deadlock') ?? false;
-    if ((left?.n ?? 0) === 0 || deadlock) {
+    if (!left?.open || deadlock) {
       const change = await transitionRun(tx, runPk, decisions.finalRunState, {
         actor,
         reason: decisions.finalReason,
@@ -487,11 +481,7 @@ export async function reconcileFinishedRun(
   );
   if (!run || (run.state !== 'success' && run.state !== 'failed')) return [];
   const version = await versions.get(tx, Number(run.dag_version_id));
-  const tis = rowsOf<TiRow>(
-    await tx.execute(
-      sql`select id, task_id, map_index, state, next_attempt_at from task_instances where dag_run_id = ${runPk}`,
-    ),
-  );
+  const tis = rowsOf<TiRow>(await tx.execute(runTaskInstancesSql(runPk)));
   const decisions = decideRun(
     version.spec.tasks,
     tis.map((ti) => ({
