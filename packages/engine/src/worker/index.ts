@@ -1110,53 +1110,12 @@ export class Worker {
   }
 
   /**
-   * Advances a run whose row the caller has locked, then claims what it queued while this worker
-   * has room (local hand-off: a chain pays no extra round trip). `ownSlots` counts slots that free
-   * when the caller's transaction ends (the finishing try's own).
-   */
-  async #advanceLocked(
-    tx: Tx,
-    runPk: number,
-    now: Date,
-    ownSlots: number,
-    lockedRow?: RunRow,
-  ): Promise<{ changes: StateChange[]; handOff: Claimed[]; reserved: number }> {
-    // The worker notifies other workers itself, only for what it does not claim here.
-    const advanced = await advanceRun(tx, this.#versions, runPk, this.id, now, {
-      locked: true,
-      ...(lockedRow && { lockedRow }),
-      touch: false,
-      notifyQueued: false,
-    });
-    const notifyOthers = async (claimed: number) => {
-      if (advanced.queued > claimed)
-        await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
-    };
-    const room = Math.min(
-      advanced.queued,
-      this.#accepting ? this.#concurrency - this.#inFlight.size - this.#reserved + ownSlots : 0,
-    );
-    if (room <= 0) {
-      await notifyOthers(0);
-      return { changes: advanced.changes, handOff: [], reserved: 0 };
-    }
-    this.#reserved += room;
-    try {
-      const handOff = await this.#claimIn(tx, room);
-      await notifyOthers(handOff.length);
-      return { changes: advanced.changes, handOff, reserved: room };
-    } catch (error) {
-      this.#reserved -= room;
-      throw error;
-    }
-  }
-
-  /**
-   * After recording a try without holding its run: advance the run now if it is free; if another
-   * completion holds it, wake the scheduler for this run, so a decision that holder did not see
-   * is made promptly.
+   * After recording a try without holding its run: advance the run now if it is free, and claim
+   * what that queued while this worker has room; if another completion holds the run, wake the
+   * scheduler for it, so a decision that holder did not see is made promptly.
    */
   async #advanceAfterCommit(runPk: number): Promise<void> {
+    let reserved = 0;
     try {
       const out = await this.#r.database.db.transaction(async (tx) => {
         const [got] = rowsOf<RunRow>(
@@ -1168,15 +1127,35 @@ export class Worker {
           await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`run:${runPk}`})`);
           return null;
         }
-        return this.#advanceLocked(tx, runPk, this.#r.clock.now(), 0, got);
+        // The worker notifies other workers itself, only for what it does not claim here.
+        const advanced = await advanceRun(tx, this.#versions, runPk, this.id, this.#r.clock.now(), {
+          locked: true,
+          lockedRow: got,
+          touch: false,
+          notifyQueued: false,
+        });
+        const room = Math.min(
+          advanced.queued,
+          this.#accepting ? this.#concurrency - this.#inFlight.size - this.#reserved : 0,
+        );
+        let handOff: Claimed[] = [];
+        if (room > 0) {
+          this.#reserved += room;
+          reserved = room;
+          handOff = await this.#claimIn(tx, room);
+        }
+        if (advanced.queued > handOff.length)
+          await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
+        return { changes: advanced.changes, handOff };
       });
       if (!out) return;
       if (out.changes.length > 0) this.#r.events.emit('stateChanges', out.changes);
       for (const next of out.handOff) this.#launch(next);
-      this.#reserved -= out.reserved;
     } catch (error) {
       // The scheduler advances every running run on its own pass; nothing is lost.
       this.#r.logger.warn({ err: error, runPk }, 'could not advance the run after a completion');
+    } finally {
+      this.#reserved -= reserved;
     }
   }
 
