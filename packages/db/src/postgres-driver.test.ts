@@ -1,0 +1,46 @@
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './testing.ts';
+
+// postgres.js 3.4.9 buffers small writes behind setImmediate. When the server closed the
+// connection first, that timer wrote to a null socket: an uncaught TypeError that killed the
+// process (porsager/postgres#1154, #1208). A transaction hits it with its rollback, and CI saw it
+// once in db-restart.test.ts. patches/postgres@3.4.9.patch fails such a write's queries instead.
+describe('postgres.js when the server closes a connection in a transaction (patched driver)', () => {
+  let t: TestDatabase;
+  let admin: postgres.Sql;
+  beforeAll(async () => {
+    t = await createTestDatabase('postgres');
+    admin = postgres(t.url!, { max: 1, onnotice: () => {} });
+  });
+  afterAll(async () => {
+    await admin.end({ timeout: 5 });
+    await t.drop();
+  });
+
+  it('rejects the transaction, then serves the next query and ends cleanly', async () => {
+    const client = postgres(t.url!, { max: 1, onnotice: () => {} });
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const transaction = client.begin(async (tx) => {
+        const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        await admin`select pg_terminate_backend(${row!.pid})`;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await tx`select 1`;
+      });
+      await expect(transaction).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+      // Let the rollback's buffered write run: unpatched, this is where the process died.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(uncaught).toEqual([]);
+      // The pool's only connection reconnects.
+      const [one] = await client<{ n: number }[]>`select 1 as n`;
+      expect(one!.n).toBe(1);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    // A stale in-flight query used to keep end() waiting; with a timeout it would force-close.
+    await expect(client.end()).resolves.toBeUndefined();
+  });
+});
