@@ -80,8 +80,8 @@ program
       .default(process.stdout.isTTY ? 'pretty' : 'json'),
   )
   .action(async (o) => {
-    // Re-executes once with a capped young generation (see memory.ts) before loading the engine.
-    (await import('./memory.ts')).capYoungGeneration();
+    // Re-executes once with memory flags (see memory.ts) before loading the engine.
+    (await import('./memory.ts')).reexecWithStandaloneFlags(!env.DATABASE_URL);
     const { runStandalone } = await import('./standalone.ts');
     const standalone = await runStandalone({
       port: o.port,
