@@ -50,6 +50,18 @@ describe('decideRun', () => {
     expect(d.finalRunState).toBe('success');
   });
 
+  it('decides over a few instances of a large DAG in graph order, whatever order they come in', () => {
+    // A hand-off reads only the tasks around the one that ended: 3 of 40 here, listed backwards.
+    const tasks = Array.from({ length: 40 }, (_, i) => task(`t${i}`, i === 0 ? [] : [`t${i - 1}`]));
+    const d = decideRun(tasks, [ti('t7', 'none'), ti('t6', 'none'), ti('t5', 'failed')], NOW);
+    expect(ids(d.upstreamFailed)).toEqual(['t6', 't7']);
+    expect(d.schedule).toEqual([]);
+    // The same DAG again (its structure is computed once per task list): a success moves on.
+    const next = decideRun(tasks, [ti('t6', 'none'), ti('t5', 'success')], NOW);
+    expect(ids(next.schedule)).toEqual(['t6']);
+    expect(next.finalRunState).toBeNull();
+  });
+
   it('propagates upstream_failed through a chain and fails the run naming the leaf', () => {
     // Listed out of order on purpose: propagation follows the graph, not the array.
     const tasks = [task('c', ['b']), task('b', ['a']), task('a')];

@@ -4,7 +4,7 @@
  * becomes runnable in the same transaction that finishes its upstream.
  */
 import type { TaskSpec } from './dag.ts';
-import { topologicalOrder } from './dag.ts';
+import { downstreamMap, topologicalOrder } from './dag.ts';
 import { countUpstream, type DepCheck, evaluateTriggerRule, type TriggerDecision } from './deps.ts';
 import {
   FAILED_TASK_STATES,
@@ -110,6 +110,52 @@ export function checkPreviousRun(
   return { name, passed: true, reason: "previous run's task succeeded or was skipped" };
 }
 
+/** A decision that changes nothing: the start of every decision. */
+export function noDecisions(): RunDecisions {
+  return {
+    schedule: [],
+    skip: [],
+    upstreamFailed: [],
+    expand: [],
+    waiting: [],
+    finalRunState: null,
+    finalReason: null,
+  };
+}
+
+/** What decideRun needs of a DAG's shape, which never changes for a DAG version. */
+interface DagStructure {
+  byId: Map<string, TaskShape>;
+  downstream: Map<string, string[]>;
+  /** Task ids, every task after its upstream tasks. */
+  order: string[];
+  position: Map<string, number>;
+  leaves: TaskShape[];
+}
+
+/**
+ * Computed once per task list: the engine passes the same array of an immutable DAG version to
+ * every decision, and a chain's hand-off decides over two tasks of hundreds.
+ */
+const structures = new WeakMap<readonly TaskShape[], DagStructure>();
+
+function structureOf(tasks: readonly TaskShape[]): DagStructure {
+  let structure = structures.get(tasks);
+  if (!structure) {
+    const downstream = downstreamMap(tasks);
+    const order = topologicalOrder(tasks);
+    structure = {
+      byId: new Map(tasks.map((t) => [t.taskId, t])),
+      downstream,
+      order,
+      position: new Map(order.map((id, i) => [id, i])),
+      leaves: tasks.filter((t) => downstream.get(t.taskId)?.length === 0),
+    };
+    structures.set(tasks, structure);
+  }
+  return structure;
+}
+
 /**
  * Decides, for every task instance of a run, what should happen next. Skips and upstream failures
  * propagate through whole chains in one call, exactly as repeated Airflow scheduler loops would.
@@ -124,15 +170,7 @@ export function decideRun(
   now: Date,
   opts: DecideOptions = {},
 ): RunDecisions {
-  const decisions: RunDecisions = {
-    schedule: [],
-    skip: [],
-    upstreamFailed: [],
-    expand: [],
-    waiting: [],
-    finalRunState: null,
-    finalReason: null,
-  };
+  const decisions = noDecisions();
   /** task id → its instances, by map index, with the states decided so far. */
   const byTask = new Map<
     string,
@@ -146,12 +184,17 @@ export function decideRun(
   for (const list of byTask.values()) list.sort((a, b) => a.mapIndex - b.mapIndex);
   const statesOf = (taskId: string): TaskState[] =>
     byTask.get(taskId)?.map((i) => i.state) ?? ['none'];
-  const byId = new Map(tasks.map((t) => [t.taskId, t]));
-  const downstream = new Map<string, string[]>(tasks.map((t) => [t.taskId, []]));
-  for (const t of tasks) for (const up of t.upstream) downstream.get(up)?.push(t.taskId);
+  const { byId, downstream, order, position, leaves } = structureOf(tasks);
   let blockedByPast = false;
+  // A decision over a few of a large DAG's tasks (a hand-off) visits only those, in order.
+  const visiting =
+    byTask.size * 4 < order.length
+      ? [...byTask.keys()]
+          .filter((id) => position.has(id))
+          .sort((a, b) => position.get(a)! - position.get(b)!)
+      : order;
 
-  for (const taskId of topologicalOrder(tasks)) {
+  for (const taskId of visiting) {
     const task = byId.get(taskId);
     const list = byTask.get(taskId);
     if (!task || !list) continue;
@@ -211,9 +254,8 @@ export function decideRun(
   const all = [...byTask.values()].flat();
   const unfinished = all.filter((i) => !TERMINAL_TASK_STATES.has(i.state));
   if (unfinished.length === 0) {
-    const hasDownstream = new Set(tasks.flatMap((t) => t.upstream));
-    const leaves = tasks.filter((t) => !hasDownstream.has(t.taskId) && byTask.has(t.taskId));
-    const failedLeaf = leaves
+    const present = leaves.filter((t) => byTask.has(t.taskId));
+    const failedLeaf = present
       .flatMap((t) => byTask.get(t.taskId)!.map((i) => ({ taskId: t.taskId, ...i })))
       .find((i) => FAILED_TASK_STATES.has(i.state));
     if (failedLeaf) {
@@ -223,7 +265,9 @@ export function decideRun(
           : failedLeaf.taskId;
       decisions.finalRunState = 'failed';
       decisions.finalReason = `task "${label}" ended ${failedLeaf.state}`;
-    } else if (leaves.every((t) => statesOf(t.taskId).every((s) => SUCCEEDED_TASK_STATES.has(s)))) {
+    } else if (
+      present.every((t) => statesOf(t.taskId).every((s) => SUCCEEDED_TASK_STATES.has(s)))
+    ) {
       decisions.finalRunState = 'success';
       decisions.finalReason = 'all leaf tasks succeeded or were skipped';
     } else {

@@ -104,6 +104,41 @@ describe.each(TEST_DATABASE_KINDS)('state machine in the database (%s)', (kind) 
     expect(rows[0]?.state).toBe('running');
   });
 
+  it('checks every row of a statement: one illegal row rejects the whole statement', async () => {
+    const { db } = t.handle;
+    const [run] = rowsOf<{ id: number }>(await db.execute(sql`select id from dag_runs limit 1`));
+    await db.insert(taskInstances).values(
+      ['many_a', 'many_b', 'many_c'].map((taskId) => ({
+        dagRunId: run!.id,
+        dagId: 'd',
+        runId: 'r1',
+        taskId,
+        operator: 'shell',
+      })),
+    );
+    const states = async () =>
+      rowsOf<{ task_id: string; state: string }>(
+        await db.execute(
+          sql`select task_id, state from task_instances where task_id like 'many_%' order by task_id`,
+        ),
+      ).map((r) => `${r.task_id}:${r.state}`);
+    // many_b would skip from none to running.
+    expect(
+      await failureOf(
+        db.execute(sql`update task_instances
+          set state = case when task_id = 'many_b' then 'running' else 'scheduled' end
+          where task_id like 'many_%'`),
+      ),
+    ).toMatch(/illegal task instance transition none -> running \(dag d, run r1, task many_b\)/);
+    expect(await states()).toEqual(['many_a:none', 'many_b:none', 'many_c:none']);
+    await db.execute(
+      sql`update task_instances set state = 'scheduled' where task_id like 'many_%'`,
+    );
+    // Rows whose state does not change are not transitions.
+    await db.execute(sql`update task_instances set pool = 'other' where task_id like 'many_%'`);
+    expect(await states()).toEqual(['many_a:scheduled', 'many_b:scheduled', 'many_c:scheduled']);
+  });
+
   it('rejects unknown states outright', async () => {
     expect(
       await failureOf(

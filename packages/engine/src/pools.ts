@@ -15,7 +15,7 @@ import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors
 import { type Database, pipeline, type Queryable, rowsOf } from '@updraft/db';
 import { type SQL, sql } from 'drizzle-orm';
 import { CHANNELS } from './resources.ts';
-import { intArray, type StateChange, transitionTasks } from './transitions.ts';
+import { intArray, type StateChange, transitionTasksStatement } from './transitions.ts';
 import { VersionCache } from './versions.ts';
 
 export const DEFAULT_POOL = 'default_pool';
@@ -33,6 +33,23 @@ export interface QueueOptions {
   served?: Set<string>;
   /** Results of queueingReadsSql(dagId, pools), run by the caller (pipelined with its own). */
   reads?: unknown[];
+  /** Sent in the same round trip as the first transition to queued (see Rider). */
+  rider?: Rider;
+}
+
+/**
+ * A statement the caller sends after this transaction's first transition to queued, in the same
+ * round trip: a worker's claim after a hand-off, which would otherwise wait for the queueing's
+ * answer. Left unsent (and for the caller to run) when nothing is queued; work queued after it
+ * (another run or pool) is counted in `queuedAfter`, for the caller to announce.
+ */
+export interface Rider {
+  /** Built when it is sent (a claim stamps its start time then). */
+  build(): SQL;
+  sent: boolean;
+  result?: unknown;
+  /** Task instances queued in this transaction after it was sent: it did not see them. */
+  queuedAfter?: number;
 }
 
 /**
@@ -248,7 +265,11 @@ async function queueFromPool(
   now: Date,
   limits: Limits,
   onlyDag: string | null,
-  opts: { served?: Set<string> | undefined; prefetched?: FirstRoundRow[] } = {},
+  opts: {
+    served?: Set<string> | undefined;
+    prefetched?: FirstRoundRow[];
+    rider?: Rider | undefined;
+  } = {},
 ): Promise<StateChange[]> {
   let first = opts.prefetched;
   if (!first) {
@@ -316,12 +337,23 @@ async function queueFromPool(
     await tx.execute(sql`update task_instances set state_reason = ${reason}
       where id = ${c.id} and state_reason is distinct from ${reason}`);
   }
-  return transitionTasks(tx, picked, 'queued', {
+  const queueing = transitionTasksStatement(picked, 'queued', {
     actor,
     reason: 'slot available',
     from: ['scheduled'],
     set: [sql`queued_at = ${now}`],
   });
+  if (!queueing) return [];
+  const { rider } = opts;
+  if (!rider || rider.sent) {
+    const queued = queueing.parse(await tx.execute(queueing.sql));
+    if (rider) rider.queuedAfter = (rider.queuedAfter ?? 0) + queued.length;
+    return queued;
+  }
+  const [queued, riderResult] = await pipeline(tx, [queueing.sql, rider.build()]);
+  rider.sent = true;
+  rider.result = riderResult;
+  return queueing.parse(queued);
 }
 
 /**
@@ -358,6 +390,7 @@ export async function queueScheduledInPools(
     changes.push(
       ...(await queueFromPool(tx, pool, actor, now, limits, null, {
         served: opts.served,
+        rider: opts.rider,
         ...(known && { prefetched: rowsOf<FirstRoundRow>(results[3 + 2 * i]) }),
       })),
     );
@@ -414,7 +447,10 @@ export async function releasePoolSlots(
     }
     const limits = new Limits(tx, versions, new Map());
     changes.push(
-      ...(await queueFromPool(tx, row.pool, actor, now, limits, null, { served: opts.served })),
+      ...(await queueFromPool(tx, row.pool, actor, now, limits, null, {
+        served: opts.served,
+        rider: opts.rider,
+      })),
     );
   }
   if (changes.length > 0 && (opts.notify ?? true)) {

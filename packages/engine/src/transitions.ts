@@ -91,9 +91,18 @@ function legalFrom(to: TaskState, opts: Pick<TaskTransitionOptions, 'from'>): Ta
 /**
  * Integers as one array parameter (`= any(…)`, `unnest(…)`): the statement's text, and so its
  * prepared plan, stays the same whatever the count.
+ *
+ * One integer is written `array[$1]` instead, a text of its own: a generic plan assumes an array
+ * parameter holds ten elements, and on a task_instances table still small when the plan was
+ * made (a new database, a new run), ten primary-key probes cost more than a scan of the table,
+ * which it then keeps scanning as it grows: a chain's hand-off paid three such scans (bench W2).
+ * A one-element array is planned as one probe.
  */
 export function intArray(values: readonly number[], type: 'bigint' | 'int' = 'bigint'): SQL {
-  const literal = `{${values.map((v) => Math.trunc(Number(v))).join(',')}}`;
+  const ints = values.map((v) => Math.trunc(Number(v)));
+  if (ints.length === 1)
+    return type === 'bigint' ? sql`array[${ints[0]}::bigint]` : sql`array[${ints[0]}::int]`;
+  const literal = `{${ints.join(',')}}`;
   return type === 'bigint' ? sql`${literal}::bigint[]` : sql`${literal}::int[]`;
 }
 
@@ -120,21 +129,9 @@ export interface Statement<T> {
  * e.g. a claim's `… for update skip locked` with its order and limit), in one statement. Only rows
  * in a legal predecessor state change. Each returned row carries the change and the columns of
  * `old` (their values before the update), so a caller needs no second read. `alsoCtes` are more
- * data-modifying CTEs of the same statement (they can use `old` and `changed`).
+ * data-modifying CTEs of the same statement (they can use `old` and `changed`). Null when no
+ * state may lead to `to`.
  */
-export async function transitionSelected<
-  Old extends Record<string, unknown> = Record<string, unknown>,
->(
-  tx: Queryable,
-  selectOld: SQL,
-  to: TaskState,
-  opts: Omit<TaskTransitionOptions, 'where'> & { alsoCtes?: SQL },
-): Promise<{ change: StateChange; old: Old }[]> {
-  const statement = transitionSelectedStatement<Old>(selectOld, to, opts);
-  return statement ? statement.parse(await tx.execute(statement.sql)) : [];
-}
-
-/** transitionSelected as a statement (null when no state may lead to `to`). */
 export function transitionSelectedStatement<
   Old extends Record<string, unknown> = Record<string, unknown>,
 >(

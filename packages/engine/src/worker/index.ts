@@ -15,11 +15,11 @@ import { assertNever } from '@updraft/core/errors';
 import type { TaskState } from '@updraft/core/state';
 import { templateContext } from '@updraft/core/template';
 import { pipeline, type Queryable, rowsOf, schema, type Tx } from '@updraft/db';
-import { eq, sql } from 'drizzle-orm';
+import { eq, type SQL, sql } from 'drizzle-orm';
 import { CallbackRunner, type CallbackRunnerOptions, requestCallbacks } from '../callbacks.ts';
 import { isLatestOnly, latestOnlyExecutor } from '../latest-only.ts';
 import { mappedItemFields } from '../mapping.ts';
-import { releasePoolSlots } from '../pools.ts';
+import { type Rider, releasePoolSlots } from '../pools.ts';
 import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts';
 import { CHANNELS, type EngineResources } from '../resources.ts';
 import {
@@ -33,7 +33,7 @@ import {
 import {
   intArray,
   type StateChange,
-  transitionSelected,
+  type Statement,
   transitionSelectedStatement,
   transitionTasks,
 } from '../transitions.ts';
@@ -165,6 +165,20 @@ class ShuttingDown extends Error {}
 class ReleasedForAdoption extends Error {
   readonly detach = true;
 }
+
+/** A claimed task instance's columns as they were before the claim. */
+type ClaimedRow = {
+  dag_run_id: number;
+  max_retries: number;
+  pool: string;
+  operator: string;
+  resume_try: boolean;
+  rescheduled: boolean;
+  reschedule_count: number;
+  next_kwargs: string | null;
+  first_started_at: Date | string | null;
+  first_try_started_at: Date | string | null;
+};
 
 export class Worker {
   readonly id: string;
@@ -355,21 +369,15 @@ export class Worker {
    * no transaction of its own; inside the caller's transaction on a hand-off.
    */
   async #claimIn(tx: Queryable, limit: number): Promise<Claimed[]> {
+    const claim = this.#claimStatement(limit);
+    return claim.parse(await tx.execute(claim.sql));
+  }
+
+  /** #claimIn as a statement, to send behind others (a hand-off's queueing, see Rider). */
+  #claimStatement(limit: number): Statement<Claimed[]> {
     const now = this.#r.clock.now();
     // The old values: whether the try continues (adopted or rescheduled) is decided before the update.
-    const claimed = await transitionSelected<{
-      dag_run_id: number;
-      max_retries: number;
-      pool: string;
-      operator: string;
-      resume_try: boolean;
-      rescheduled: boolean;
-      reschedule_count: number;
-      next_kwargs: string | null;
-      first_started_at: Date | string | null;
-      first_try_started_at: Date | string | null;
-    }>(
-      tx,
+    const statement = transitionSelectedStatement<ClaimedRow>(
       sql`select id, state, dag_run_id, max_retries, pool, operator, resume_try, rescheduled, reschedule_count,
           next_kwargs::text as next_kwargs, first_started_at, first_try_started_at from task_instances
         where state = 'queued'
@@ -401,6 +409,11 @@ export class Worker {
             and not (o.resume_try or o.rescheduled))`,
       },
     );
+    if (!statement) throw new Error('no state leads to running');
+    return { sql: statement.sql, parse: (result) => this.#claimed(statement.parse(result), now) };
+  }
+
+  #claimed(claimed: { change: StateChange; old: ClaimedRow }[], now: Date): Claimed[] {
     if (claimed.length === 0) return [];
     const changes = claimed.map((c) => c.change);
     const byId = new Map(claimed.map((c) => [c.change.id, c.old]));
@@ -749,6 +762,8 @@ export class Worker {
     let handOff: Claimed[] = [];
     let reserved = 0;
     let lockedRuns = new Set<number>();
+    /** Queued in this transaction after the claim was sent (see Rider). */
+    let unseen = 0;
     const runPks = [...new Set(batch.map((c) => c.claimed.runPk))];
     // Put back if the batch is not recorded, so a retry writes them.
     const logs = batch.flatMap((c) => this.#takeLogs(c.claimed.id));
@@ -800,6 +815,26 @@ export class Worker {
         );
         let queued = 0;
         const served = new Set<string>();
+        // Claim for the slots this batch frees (and any others free): the next task of a chain
+        // starts without another round trip, and the claim loop has nothing left to look for.
+        // The claim rides with the first queueing below when there is one (no wait for its
+        // answer), else it is sent after.
+        const room = this.#accepting
+          ? this.#concurrency - this.#inFlight.size - this.#reserved + batch.length
+          : 0;
+        let claim: Statement<Claimed[]> | undefined;
+        let rider: Rider | undefined;
+        if (room > 0) {
+          this.#reserved += room;
+          reserved = room;
+          rider = {
+            sent: false,
+            build: () => {
+              claim = this.#claimStatement(room);
+              return claim.sql;
+            },
+          };
+        }
         for (const runRow of runRows) {
           const plan = plans.find((p) => p.runPk === Number(runRow.id))!;
           // Nothing downstream of these tries, and the run goes on: no decision to make.
@@ -810,6 +845,7 @@ export class Worker {
             touch: false,
             notifyQueued: false,
             served,
+            ...(rider && { rider }),
             ...(plan.read === 'tis' && {
               tis: rowsOf<TiRow>(plan.result),
               only: plan.downstream!,
@@ -830,21 +866,18 @@ export class Worker {
             versions: this.#versions,
             notify: false,
             served,
+            ...(rider && { rider }),
           });
           changes.push(...released);
           queued += released.length;
         }
-        // Claim for the slots this batch frees (and any others free): the next task of a chain
-        // starts without another round trip, and the claim loop has nothing left to look for.
-        const room = this.#accepting
-          ? this.#concurrency - this.#inFlight.size - this.#reserved + batch.length
-          : 0;
-        if (room > 0) {
-          this.#reserved += room;
-          reserved = room;
-          handOff = await this.#claimIn(tx, room);
+        if (rider) {
+          if (!rider.sent) rider.result = await tx.execute(rider.build());
+          handOff = claim!.parse(rider.result);
         }
-        if (queued > handOff.length)
+        // Work the claim did not see (queued after it, or beyond its room) is announced.
+        unseen = rider?.queuedAfter ?? 0;
+        if (queued > handOff.length || unseen > 0)
           await tx.execute(sql`select pg_notify(${CHANNELS.taskQueued}, '')`);
         return changes;
       });
@@ -857,8 +890,9 @@ export class Worker {
     for (const c of batch) {
       this.#logBuffers.delete(c.claimed.id);
       const entry = this.#inFlight.get(c.claimed.id);
-      // The batch's claim looked at the queue for every free slot: no need to wake the claim loop.
-      if (entry && reserved > 0) entry.queueChecked = true;
+      // The batch's claim looked at the queue for every free slot, after everything it queued:
+      // no need to wake the claim loop.
+      if (entry && reserved > 0 && unseen === 0) entry.queueChecked = true;
       this.#inFlight.delete(c.claimed.id);
     }
     for (const next of handOff) this.#launch(next);
@@ -1002,15 +1036,19 @@ export class Worker {
     const { claimed, outcome, version, durationMs } = c;
     const mine = sql`worker_id = ${this.id} and try_number = ${claimed.tryNumber}`;
     const ended = [sql`end_date = ${now}`, sql`duration_ms = ${durationMs}`];
+    // This worker's running try ends in `to` (unless the try is no longer its own).
+    const endTry = (to: TaskState, reason: string | undefined, set: SQL[] = ended) =>
+      transitionTasks(tx, [claimed.id], to, {
+        actor: this.id,
+        reason,
+        from: ['running'],
+        where: mine,
+        set,
+      });
     let changes: StateChange[] = [];
     switch (outcome.kind) {
       case 'success':
-        changes = await transitionTasks(tx, [claimed.id], 'success', {
-          actor: this.id,
-          from: ['running'],
-          where: mine,
-          set: ended,
-        });
+        changes = await endTry('success', undefined);
         if (changes.length > 0 && outcome.result !== undefined) {
           await tx
             .insert(schema.xcoms)
@@ -1053,39 +1091,28 @@ export class Worker {
             claimed.tryNumber,
             `${claimed.dagId}/${claimed.runId}/${claimed.taskId}`,
           );
-          changes = await transitionTasks(tx, [claimed.id], 'up_for_retry', {
-            actor: this.id,
-            reason: outcome.reason,
-            from: ['running'],
-            where: mine,
-            set: [...ended, sql`next_attempt_at = ${new Date(now.getTime() + delay)}`],
-          });
+          changes = await endTry('up_for_retry', outcome.reason, [
+            ...ended,
+            sql`next_attempt_at = ${new Date(now.getTime() + delay)}`,
+          ]);
         } else {
-          changes = await transitionTasks(tx, [claimed.id], 'failed', {
-            actor: this.id,
-            reason: outcome.reason,
-            from: ['running'],
-            where: mine,
-            set: ended,
-          });
+          changes = await endTry('failed', outcome.reason);
         }
         break;
       }
       case 'reschedule':
         // Not a new try: the next claim continues this one (see #claimIn).
-        changes = await transitionTasks(tx, [claimed.id], 'up_for_reschedule', {
-          actor: this.id,
-          reason: `rescheduled until ${outcome.at.toISOString()}`,
-          from: ['running'],
-          where: mine,
-          set: [
+        changes = await endTry(
+          'up_for_reschedule',
+          `rescheduled until ${outcome.at.toISOString()}`,
+          [
             ...ended,
             sql`next_attempt_at = ${outcome.at}`,
             sql`next_kwargs = ${JSON.stringify(outcome.state)}::jsonb`,
             sql`reschedule_count = reschedule_count + 1`,
             sql`rescheduled = true`,
           ],
-        });
+        );
         // Schedulers end their sleep when this attempt is due (not later than their loop).
         if (changes.length > 0) {
           const dueIn = Math.max(0, outcome.at.getTime() - now.getTime());
@@ -1093,13 +1120,7 @@ export class Worker {
         }
         break;
       case 'skipped':
-        changes = await transitionTasks(tx, [claimed.id], 'skipped', {
-          actor: this.id,
-          reason: outcome.reason,
-          from: ['running'],
-          where: mine,
-          set: ended,
-        });
+        changes = await endTry('skipped', outcome.reason);
         break;
       case 'superseded':
         break;
