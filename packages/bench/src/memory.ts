@@ -91,28 +91,89 @@ async function startStandalone(
   return { child, base, stop };
 }
 
+/** Works through workload 3's runs on a running standalone, sampling its RSS, and reports the peak. */
+async function reportUnderLoad(
+  report: Reporter,
+  s: Standalone,
+  dagId: string,
+  sizes: Sizes,
+  concurrency: number,
+  database: string,
+  idleRssMb: number,
+): Promise<void> {
+  const pid = s.child.pid ?? 0;
+  let peakRss = idleRssMb;
+  const started = Date.now();
+  for (let r = 0; r < sizes.fanOutRuns; r++) {
+    const res = await fetch(`${s.base}/api/v1/dags/${dagId}/dagRuns`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dag_run_id: `mem_${r}` }),
+    });
+    if (res.status !== 200) throw new Error(`trigger answered ${res.status}: ${await res.text()}`);
+  }
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    peakRss = Math.max(peakRss, (await memoryOf(pid)).rssMb);
+    const res = await fetch(`${s.base}/api/v1/dags/${dagId}/dagRuns?limit=1000`);
+    const body = (await res.json()) as { dag_runs: { state: string }[] };
+    const done = body.dag_runs.filter((r) => r.state === 'success' || r.state === 'failed').length;
+    if (done >= sizes.fanOutRuns) break;
+    if (Date.now() > deadline) throw new Error(`standalone on ${database}: load did not finish`);
+    await sleep(250);
+  }
+  const loaded = await memoryOf(pid);
+  report.add('W6 memory', 'standalone under workload 3, peak RSS', loaded.hwmMb, 'MB', {
+    database,
+    concurrency,
+    task_instances: sizes.fanOutRuns * sizes.fanOutWidth,
+    sampled_peak_rss_mb: Math.round(peakRss),
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+  });
+}
+
 export async function memoryWorkload(report: Reporter, sizes: Sizes): Promise<void> {
   const dir = await mkdtemp(join(PACKAGE_DIR, '.tmp-standalone-'));
   const concurrency = sizes.concurrencies[0] ?? 32;
   const dagId = `mem_fanout_${sizes.fanOutWidth}`;
-  await mkdir(join(dir, 'dags'), { recursive: true });
-  await writeFile(
-    join(dir, 'dags', `${dagId}.ts`),
-    fanOutDag(dagId, sizes.fanOutWidth, sizes.fanOutRuns, 'data-eng'),
-  );
+  /** Gives a standalone's directory (see startStandalone) workload 3's DAG file. */
+  const addDag = async (standaloneDir: string) => {
+    await mkdir(join(standaloneDir, 'dags'), { recursive: true });
+    await writeFile(
+      join(standaloneDir, 'dags', `${dagId}.ts`),
+      fanOutDag(dagId, sizes.fanOutWidth, sizes.fanOutRuns, 'data-eng'),
+    );
+  };
+  await addDag(dir);
   try {
     if (sizes.pgliteIdle || process.env.UPDRAFT_BENCH_PGLITE === '1') {
-      await mkdir(join(dir, 'pglite'), { recursive: true });
+      await addDag(join(dir, 'pglite'));
       // The first start creates the database (PGlite runs initdb in a second WASM instance: a
-      // one-time peak); the restart on the same data directory is the steady state.
+      // one-time peak); the restart on the same data directory is the steady state, and then
+      // works through workload 3 (standalone's default database under load).
       for (const start of ['first start (creates the database)', 'restart'] as const) {
         const s = await startStandalone(join(dir, 'pglite'), undefined, concurrency);
         try {
           await sleep(sizes.idleSeconds * 1000);
           const m = await memoryOf(s.child.pid ?? 0);
-          const params = { database: 'PGlite (embedded)', start, idle_s: sizes.idleSeconds };
+          const params = {
+            database: 'PGlite (embedded)',
+            start,
+            idle_s: sizes.idleSeconds,
+            dags: 1,
+          };
           report.add('W6 memory', 'standalone idle, peak RSS', m.hwmMb, 'MB', params);
           report.add('W6 memory', 'standalone idle, RSS', m.rssMb, 'MB', params);
+          if (start === 'restart')
+            await reportUnderLoad(
+              report,
+              s,
+              dagId,
+              sizes,
+              concurrency,
+              'PGlite (embedded)',
+              m.rssMb,
+            );
         } finally {
           await s.stop();
         }
@@ -128,37 +189,7 @@ export async function memoryWorkload(report: Reporter, sizes: Sizes): Promise<vo
         const idleParams = { database: 'PostgreSQL', idle_s: sizes.idleSeconds, dags: 1 };
         report.add('W6 memory', 'standalone idle, peak RSS', idle.hwmMb, 'MB', idleParams);
         report.add('W6 memory', 'standalone idle, RSS', idle.rssMb, 'MB', idleParams);
-        let peakRss = idle.rssMb;
-        const runIds: string[] = [];
-        for (let r = 0; r < sizes.fanOutRuns; r++) {
-          const res = await fetch(`${s.base}/api/v1/dags/${dagId}/dagRuns`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ dag_run_id: `mem_${r}` }),
-          });
-          if (res.status !== 200)
-            throw new Error(`trigger answered ${res.status}: ${await res.text()}`);
-          runIds.push(`mem_${r}`);
-        }
-        const deadline = Date.now() + 600_000;
-        for (;;) {
-          peakRss = Math.max(peakRss, (await memoryOf(pid)).rssMb);
-          const res = await fetch(`${s.base}/api/v1/dags/${dagId}/dagRuns?limit=1000`);
-          const body = (await res.json()) as { dag_runs: { state: string }[] };
-          const done = body.dag_runs.filter(
-            (r) => r.state === 'success' || r.state === 'failed',
-          ).length;
-          if (done >= runIds.length) break;
-          if (Date.now() > deadline) throw new Error('standalone load did not finish');
-          await sleep(250);
-        }
-        const loaded = await memoryOf(pid);
-        report.add('W6 memory', 'standalone under workload 3, peak RSS', loaded.hwmMb, 'MB', {
-          database: 'PostgreSQL',
-          concurrency,
-          task_instances: sizes.fanOutRuns * sizes.fanOutWidth,
-          sampled_peak_rss_mb: Math.round(peakRss),
-        });
+        await reportUnderLoad(report, s, dagId, sizes, concurrency, 'PostgreSQL', idle.rssMb);
       } finally {
         await s.stop();
       }
