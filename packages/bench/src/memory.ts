@@ -13,7 +13,8 @@ import { PACKAGE_DIR, sleep } from './env.ts';
 import type { Reporter } from './report.ts';
 import type { Sizes } from './sizes.ts';
 
-const CLI = fileURLToPath(new URL('../../../apps/cli/src/main.ts', import.meta.url));
+// What `pnpm start` and the installed `updraft` command run (with Node's compile cache).
+const CLI = fileURLToPath(new URL('../../../apps/cli/bin/updraft.js', import.meta.url));
 
 export async function memoryOf(pid: number): Promise<{ rssMb: number; hwmMb: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
