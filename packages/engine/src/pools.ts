@@ -86,12 +86,11 @@ const dagRoomSql = (dagId: string) => sql`
   from dags d where d.dag_id = ${dagId}`;
 type DagRoomRow = { max_active_tasks: number; is_paused: boolean; active: number };
 
-async function tryLockDag(tx: Queryable, dagId: string): Promise<boolean> {
-  const [row] = rowsOf<{ ok: boolean }>(
-    await tx.execute(sql`select pg_try_advisory_xact_lock(hashtext(${dagKey(dagId)})) as ok`),
-  );
-  return row?.ok === true;
-}
+const tryLockDagSql = (dagId: string) =>
+  sql`select pg_try_advisory_xact_lock(hashtext(${dagKey(dagId)})) as ok`;
+const tryLockPoolSql = (pool: string) =>
+  sql`select pg_try_advisory_xact_lock(hashtext(${poolKey(pool)})) as ok`;
+const gotLock = (result: unknown) => rowsOf<{ ok: boolean }>(result)[0]?.ok === true;
 
 interface Candidate {
   id: number;
@@ -126,11 +125,17 @@ class Limits {
   async dag(dagId: string): Promise<DagRoom | null> {
     if (this.#dags.has(dagId)) return this.#dags.get(dagId)!;
     let locked = this.#lockedDags.get(dagId);
+    let row: DagRoomRow | undefined;
     if (locked === undefined) {
-      locked = await tryLockDag(this.#tx, dagId);
+      // One round trip: the lock, then the room, read after it (a statement of its own, so it
+      // sees what the lock's last holder committed). Without the lock the read is ignored.
+      const [lock, room] = await pipeline(this.#tx, [tryLockDagSql(dagId), dagRoomSql(dagId)]);
+      locked = gotLock(lock);
       this.#lockedDags.set(dagId, locked);
+      if (locked) row = rowsOf<DagRoomRow>(room)[0];
+    } else if (locked) {
+      row = rowsOf<DagRoomRow>(await this.#tx.execute(dagRoomSql(dagId)))[0];
     }
-    const [row] = locked ? rowsOf<DagRoomRow>(await this.#tx.execute(dagRoomSql(dagId))) : [];
     return this.prime(dagId, row);
   }
 
@@ -413,19 +418,12 @@ export async function releasePoolSlots(
   opts: QueueOptions = {},
 ): Promise<StateChange[]> {
   if (taskInstanceIds.length === 0) return [];
-  const pools = rowsOf<{
-    pool: string;
-    slots: number | null;
-    occupied: number;
-    waiting: boolean;
-  }>(
-    await tx.execute(sql`select t.pool, min(p.slots) as slots,
-        (select coalesce(sum(o.pool_slots), 0)::int from task_instances o
-          where o.pool = t.pool and o.state in ('queued', 'running')) as occupied,
+  const pools = rowsOf<{ pool: string; waiting: boolean }>(
+    await tx.execute(sql`select t.pool,
         -- In the pool queue's index order, so the index answers it (not a scan for a match).
         exists(select 1 from task_instances w where w.state = 'scheduled' and w.pool = t.pool
           order by w.pool, w.priority_weight desc limit 1) as waiting
-      from task_instances t left join pools p on p.name = t.pool
+      from task_instances t
       where t.id = any(${intArray(taskInstanceIds)}) group by t.pool order by t.pool`),
   );
   const versions = opts.versions ?? new VersionCache(100);
@@ -433,15 +431,18 @@ export async function releasePoolSlots(
   for (const row of pools) {
     // Already served in this transaction (its waiting work was looked at after the lock).
     if (opts.served?.has(row.pool)) continue;
-    // Work waits and the pool has room now. (Not only when it was full before: a queueing that
-    // lost the pool's lock to another transaction may have left room behind.)
-    if (!row.waiting || row.slots === null || row.occupied >= row.slots) continue;
+    // Whether the pool has room now is read under its lock (queueFromPool): the slots just
+    // freed almost always leave some, and a queueing that lost the pool's lock to another
+    // transaction may have left room behind too.
+    if (!row.waiting) continue;
     // Never wait for the pool here (the caller may hold DAG locks and rows): if someone else is
     // queueing into it, wake the scheduler, whose next pass queues for the pool after our commit.
-    const [got] = rowsOf<{ ok: boolean }>(
-      await tx.execute(sql`select pg_try_advisory_xact_lock(hashtext(${poolKey(row.pool)})) as ok`),
-    );
-    if (!got?.ok) {
+    // One round trip: the lock, then the pool's first round, read after it (ignored without it).
+    const [lock, first] = await pipeline(tx, [
+      tryLockPoolSql(row.pool),
+      firstRoundSql(row.pool, null),
+    ]);
+    if (!gotLock(lock)) {
       await tx.execute(sql`select pg_notify(${CHANNELS.scheduler}, ${`pool:${row.pool}`})`);
       continue;
     }
@@ -450,6 +451,7 @@ export async function releasePoolSlots(
       ...(await queueFromPool(tx, row.pool, actor, now, limits, null, {
         served: opts.served,
         rider: opts.rider,
+        prefetched: rowsOf<FirstRoundRow>(first),
       })),
     );
   }
