@@ -52,6 +52,7 @@ const createBody = z.strictObject({
 });
 
 const idParam = z.coerce.number().int().positive();
+const listQuery = z.object({ dag_id: z.string().min(1).max(250).optional() });
 
 export function backfillRoutes(backfills: Backfills) {
   const app = new Hono();
@@ -81,7 +82,7 @@ export function backfillRoutes(backfills: Backfills) {
   });
 
   app.get('/backfills', async (c) => {
-    const q = query(c, z.object({ dag_id: z.string().min(1).max(250).optional() }));
+    const q = query(c, listQuery);
     const rows = await backfills.list(q.dag_id);
     return c.json({ backfills: rows.map((b) => backfillJson(b)), total_entries: rows.length });
   });

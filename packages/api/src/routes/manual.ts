@@ -12,6 +12,18 @@ import type { ApiDeps } from '../app.ts';
 import { runJson } from '../serialize.ts';
 import { jsonBody } from '../validate.ts';
 
+// Request schemas are built once (zod compiles each schema when it first validates).
+const markBody = z.strictObject({
+  dag_run_id: z.string().min(1),
+  task_ids: z.array(z.string().min(1)).min(1),
+  map_index: z.number().int().min(0).optional(),
+  new_state: z.enum(['success', 'failed']),
+  include_upstream: z.boolean().default(false),
+  include_downstream: z.boolean().default(false),
+  dry_run: z.boolean().default(false),
+});
+const runStateBody = z.strictObject({ state: z.enum(['success', 'failed', 'queued']) });
+
 export function affectedJson(dagId: string, runId: string, affected: AffectedTaskInstance[]) {
   return {
     task_instances: affected.map((a) => ({
@@ -30,18 +42,7 @@ export function manualRoutes(deps: ApiDeps & { ops: Operations }) {
 
   app.post('/dags/:dagId/updateTaskInstancesState', async (c) => {
     const dagId = c.req.param('dagId');
-    const body = await jsonBody(
-      c,
-      z.strictObject({
-        dag_run_id: z.string().min(1),
-        task_ids: z.array(z.string().min(1)).min(1),
-        map_index: z.number().int().min(0).optional(),
-        new_state: z.enum(['success', 'failed']),
-        include_upstream: z.boolean().default(false),
-        include_downstream: z.boolean().default(false),
-        dry_run: z.boolean().default(false),
-      }),
-    );
+    const body = await jsonBody(c, markBody);
     const affected = await deps.ops.markTaskInstances(dagId, body.dag_run_id, body.task_ids, {
       state: body.new_state,
       upstream: body.include_upstream,
@@ -57,10 +58,7 @@ export function manualRoutes(deps: ApiDeps & { ops: Operations }) {
   // every task instance so the whole run runs again.
   app.patch('/dags/:dagId/dagRuns/:runId', async (c) => {
     const { dagId, runId } = c.req.param();
-    const body = await jsonBody(
-      c,
-      z.strictObject({ state: z.enum(['success', 'failed', 'queued']) }),
-    );
+    const body = await jsonBody(c, runStateBody);
     if (body.state === 'queued') await deps.ops.clearTaskInstances(dagId, runId, { actor: 'api' });
     else await deps.ops.markRun(dagId, runId, body.state, 'api');
     const [run] = await deps.database.db

@@ -28,6 +28,17 @@ export function poolJson(p: PoolStats) {
 }
 
 const slots = z.number().int().min(0).max(1_000_000);
+const createBody = z.strictObject({
+  name: z.string().min(1).max(250),
+  slots,
+  description: z.string().max(1000).nullable().optional(),
+  include_deferred: z.boolean().optional(),
+});
+const updateBody = z.strictObject({
+  slots: slots.optional(),
+  description: z.string().max(1000).nullable().optional(),
+  include_deferred: z.boolean().optional(),
+});
 
 export function poolRoutes(deps: ApiDeps) {
   const { db } = deps.database;
@@ -47,15 +58,7 @@ export function poolRoutes(deps: ApiDeps) {
   app.get('/pools/:name', async (c) => c.json(poolJson(await requirePool(c.req.param('name')))));
 
   app.post('/pools', async (c) => {
-    const body = await jsonBody(
-      c,
-      z.strictObject({
-        name: z.string().min(1).max(250),
-        slots,
-        description: z.string().max(1000).nullable().optional(),
-        include_deferred: z.boolean().optional(),
-      }),
-    );
+    const body = await jsonBody(c, createBody);
     if ((await poolStats(db, body.name)).length > 0)
       throw new ConflictError(`pool "${body.name}" already exists; PATCH it to change it`);
     const pool = await setPool(db, {
@@ -70,14 +73,7 @@ export function poolRoutes(deps: ApiDeps) {
   app.patch('/pools/:name', async (c) => {
     const name = c.req.param('name');
     await requirePool(name);
-    const body = await jsonBody(
-      c,
-      z.strictObject({
-        slots: slots.optional(),
-        description: z.string().max(1000).nullable().optional(),
-        include_deferred: z.boolean().optional(),
-      }),
-    );
+    const body = await jsonBody(c, updateBody);
     const pool = await setPool(db, {
       name,
       ...(body.slots !== undefined && { slots: body.slots }),

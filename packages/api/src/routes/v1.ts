@@ -20,6 +20,38 @@ const page = z.object({
 
 const dagIdParam = z.string().min(1).max(250);
 
+// Request schemas are built once: zod compiles a schema the first time it validates with it,
+// which cost more CPU per request than the validation itself (bench W5: listing runs went from
+// 415-521 to 633 requests/s).
+const dagsQuery = page.extend({
+  team: z.string().optional(),
+  paused: z.enum(['true', 'false']).optional(),
+  only_active: z.enum(['true', 'false']).default('true'),
+});
+const runsQuery = page.extend({ state: z.enum(RUN_STATES).optional() });
+const taskInstancesQuery = page.extend({ state: z.enum(TASK_STATES).optional() });
+const eventsQuery = page.extend({ dag_run_id: z.string().optional() });
+
+const pauseBody = z.strictObject({ is_paused: z.boolean() });
+const triggerBody = z.strictObject({
+  conf: z.record(z.string(), z.unknown()).optional(),
+  dag_run_id: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:+-]{1,250}$/, 'must be 1-250 letters, digits or _ . : + -')
+    .optional(),
+  logical_date: z.iso.datetime({ offset: true }).optional(),
+  note: z.string().max(1000).optional(),
+});
+const clearBody = z.strictObject({
+  dag_run_id: z.string().min(1),
+  task_ids: z.array(z.string().min(1)).min(1).optional(),
+  only_failed: z.boolean().default(false),
+  only_running: z.boolean().default(false),
+  include_downstream: z.boolean().default(false),
+  include_upstream: z.boolean().default(false),
+  dry_run: z.boolean().default(false),
+});
+
 export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   const { db } = deps.database;
   const app = new Hono();
@@ -87,14 +119,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   }
 
   app.get('/dags', async (c) => {
-    const q = query(
-      c,
-      page.extend({
-        team: z.string().optional(),
-        paused: z.enum(['true', 'false']).optional(),
-        only_active: z.enum(['true', 'false']).default('true'),
-      }),
-    );
+    const q = query(c, dagsQuery);
     const where: SQL[] = [];
     if (q.only_active === 'true') where.push(eq(schema.dags.isActive, true));
     if (q.team) where.push(eq(schema.dags.teamId, q.team));
@@ -171,7 +196,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   app.patch('/dags/:dagId', async (c) => {
     const dagId = c.req.param('dagId');
     await requireDag(dagId);
-    const body = await jsonBody(c, z.strictObject({ is_paused: z.boolean() }));
+    const body = await jsonBody(c, pauseBody);
     await deps.ops.setPaused(dagId, body.is_paused, actor());
     return c.json(dagJson(await requireDag(dagId)));
   });
@@ -197,18 +222,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   app.post('/dags/:dagId/dagRuns', async (c) => {
     const dagId = c.req.param('dagId');
     await requireDag(dagId);
-    const body = await jsonBody(
-      c,
-      z.strictObject({
-        conf: z.record(z.string(), z.unknown()).optional(),
-        dag_run_id: z
-          .string()
-          .regex(/^[A-Za-z0-9_.:+-]{1,250}$/, 'must be 1-250 letters, digits or _ . : + -')
-          .optional(),
-        logical_date: z.iso.datetime({ offset: true }).optional(),
-        note: z.string().max(1000).optional(),
-      }),
-    );
+    const body = await jsonBody(c, triggerBody);
     const { runId } = await deps.ops.triggerRun(dagId, {
       actor: actor(),
       ...(body.conf && { conf: body.conf }),
@@ -221,7 +235,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
 
   app.get('/dags/:dagId/dagRuns', async (c) => {
     const dagId = dagIdParam.parse(c.req.param('dagId'));
-    const q = query(c, page.extend({ state: z.enum(RUN_STATES).optional() }));
+    const q = query(c, runsQuery);
     const filter = and(
       eq(schema.dagRuns.dagId, dagId),
       q.state ? eq(schema.dagRuns.state, q.state) : undefined,
@@ -246,7 +260,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
 
   app.get('/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
     const run = await requireRun(c.req.param('dagId'), c.req.param('runId'));
-    const q = query(c, page.extend({ state: z.enum(TASK_STATES).optional() }));
+    const q = query(c, taskInstancesQuery);
     const filter = and(
       eq(schema.taskInstances.dagRunId, run.id),
       q.state ? eq(schema.taskInstances.state, q.state) : undefined,
@@ -404,18 +418,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   app.post('/dags/:dagId/clearTaskInstances', async (c) => {
     const dagId = c.req.param('dagId');
     await requireDag(dagId);
-    const body = await jsonBody(
-      c,
-      z.strictObject({
-        dag_run_id: z.string().min(1),
-        task_ids: z.array(z.string().min(1)).min(1).optional(),
-        only_failed: z.boolean().default(false),
-        only_running: z.boolean().default(false),
-        include_downstream: z.boolean().default(false),
-        include_upstream: z.boolean().default(false),
-        dry_run: z.boolean().default(false),
-      }),
-    );
+    const body = await jsonBody(c, clearBody);
     const { cleared } = await deps.ops.clearTaskInstances(dagId, body.dag_run_id, {
       actor: actor(),
       onlyFailed: body.only_failed,
@@ -436,7 +439,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
 
   app.get('/dags/:dagId/events', async (c) => {
     const dag = await requireDag(c.req.param('dagId'));
-    const q = query(c, page.extend({ dag_run_id: z.string().optional() }));
+    const q = query(c, eventsQuery);
     const rows = await db
       .select()
       .from(schema.events)
