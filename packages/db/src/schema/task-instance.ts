@@ -88,8 +88,12 @@ export const taskInstances = pgTable(
     index('task_instances_dag_active_idx')
       .on(t.dagId)
       .where(sql`${t.state} in ('queued', 'running')`),
-    // The scheduler's leftover pass looks for scheduled task instances each loop.
-    index('task_instances_scheduled_idx').on(t.dagId).where(sql`${t.state} = 'scheduled'`),
+    // A DAG's scheduled task instances and their pools. It has the pool queue's columns after
+    // dag_id so that it never looks cheaper than the pool queue's own index for a pool's queue
+    // (migration 0009).
+    index('task_instances_scheduled_idx')
+      .on(t.dagId, t.pool, sql`${t.priorityWeight} desc`, t.logicalDate, t.id)
+      .where(sql`${t.state} = 'scheduled'`),
     // A pool's queue: scheduled task instances in the order they get slots (pools.ts).
     index('task_instances_pool_queue_idx')
       .on(t.pool, sql`${t.priorityWeight} desc`, t.logicalDate, t.id)
