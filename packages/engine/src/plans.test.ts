@@ -11,9 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queueingReadsSql } from './pools.ts';
 import { transitionTasksStatement } from './transitions.ts';
 
+/** Some of the scheduled task instances (ids 5001–10000). */
+const SCHEDULED_IDS = [5001, 7500, 9999];
+
 describe('plans on statistics taken while few task instances were scheduled (postgres)', () => {
   let t: TestDatabase;
-  let scheduledIds: number[];
   const explain = async (statement: SQL) =>
     rowsOf<{ 'QUERY PLAN': string }>(await t.handle.db.execute(sql`explain ${statement}`))
       .map((r) => r['QUERY PLAN'])
@@ -36,14 +38,13 @@ describe('plans on statistics taken while few task instances were scheduled (pos
     await insert(1, 5000, 'success');
     await db.execute(sql`analyze task_instances`);
     await insert(5001, 10_000, 'scheduled');
-    scheduledIds = [5001, 7500, 9999];
   });
   afterAll(async () => {
     await t?.drop();
   });
 
   it('finds the task instances of a transition by id', async () => {
-    const statement = transitionTasksStatement(scheduledIds, 'queued', {
+    const statement = transitionTasksStatement(SCHEDULED_IDS, 'queued', {
       actor: 'test',
       from: ['scheduled'],
     });

@@ -421,7 +421,7 @@ export async function releasePoolSlots(
   const pools = rowsOf<{ pool: string; waiting: boolean }>(
     // A lateral look at the head of each pool's queue, in its index order, so the index answers
     // it: as an exists(), the planner may hash a scan of every scheduled task instance instead
-    // (it did, on the stale statistics of a quickly growing table: 2 ms a completion).
+    // (it did, on the stale statistics of a quickly growing table: 1–2 ms a completion batch).
     await tx.execute(sql`select p.pool, w.head is not null as waiting
       from (select distinct t.pool from task_instances t
         where t.id = any(${intArray(taskInstanceIds)})) p
