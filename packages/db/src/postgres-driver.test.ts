@@ -43,4 +43,42 @@ describe('postgres.js when the server closes a connection in a transaction (patc
     // A stale in-flight query used to keep end() waiting; with a timeout it would force-close.
     await expect(client.end()).resolves.toBeUndefined();
   });
+
+  // The transaction is rejected as soon as its connection closes, while its callback may still
+  // be running; the pool then reconnects that same connection for other work. A statement the
+  // callback sends after that (and the rollback behind it) used to go to the reconnecting
+  // connection: it failed the query the pool was reconnecting for, or wrote ahead of its start-up
+  // message. CI saw the first once.
+  it("keeps a dead transaction's late statements off the reconnected connection", async () => {
+    const client = postgres(t.url!, { max: 1, onnotice: () => {} });
+    try {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let late: unknown;
+      const transaction = client.begin(async (tx) => {
+        const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        await admin`select pg_terminate_backend(${row!.pid})`;
+        await released;
+        try {
+          await tx`select 1`;
+        } catch (error) {
+          late = error;
+          throw error;
+        }
+      });
+      await expect(transaction).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+      // The pool's only connection reconnects for this query; meanwhile the callback goes on.
+      const next = client<{ n: number }[]>`select 2 as n`;
+      release();
+      const [row] = await next;
+      expect(row!.n).toBe(2);
+      expect(late).toMatchObject({ code: 'CONNECTION_CLOSED' });
+      const [again] = await client<{ n: number }[]>`select 3 as n`;
+      expect(again!.n).toBe(3);
+    } finally {
+      await client.end({ timeout: 5 });
+    }
+  });
 });
