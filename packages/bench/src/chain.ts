@@ -3,7 +3,7 @@
  * chain, against graphile-worker's chain of jobs that each add the next).
  */
 import { performance } from 'node:perf_hooks';
-import { chainDag, noopChainDag } from './dags.ts';
+import { BODY_MARKS, chainDag, noopChainDag } from './dags.ts';
 import { type BenchEnv, commitsSince, createBenchEnv, taskTimings } from './env.ts';
 import { graphileChain, prepareGraphile } from './graphile.ts';
 import { median, percentile, type Reporter, sum } from './report.ts';
@@ -159,39 +159,43 @@ export async function handoffWorkload(report: Reporter, sizes: Sizes): Promise<v
     // Warm-up on the same DAG (a short run would need a second DAG; the full chain is cheap).
     await runChain(env, dagId, 300_000);
     const before = await env.commits();
-    const run = await runChain(env, dagId, 300_000);
+    // The tasks note when their bodies run (the worker runs them in this process): a hop from one
+    // body to the next, at the resolution of performance.now(), the way the peer's is measured.
+    const marks: number[] = [];
+    const global = globalThis as { [BODY_MARKS]?: number[] };
+    global[BODY_MARKS] = marks;
+    let run: ChainRun;
+    try {
+      run = await runChain(env, dagId, 300_000);
+    } finally {
+      delete global[BODY_MARKS];
+    }
     const commits = await commitsSince(env, before);
-    const params = {
-      hops: sizes.hops - 1,
-      resolution: 'updraft 1 ms (timestamps), graphile 0.001 ms',
-    };
+    if (marks.length !== sizes.hops)
+      throw new Error(`${marks.length} of the chain's ${sizes.hops} task bodies noted their start`);
+    const hops = marks.slice(1).map((at, i) => at - marks[i]!);
+    const params = { hops: hops.length, measured: 'task body to next task body (performance.now)' };
     const url = env.db.url;
     if (!url) throw new Error('PostgreSQL URL missing');
     await prepareGraphile(url);
     await graphileChain(url, Math.min(20, sizes.hops)); // warm-up
     const peer = await graphileChain(url, sizes.hops);
-    report.compare(
-      'W2 hand-off',
-      'median per hop',
-      median(run.transition),
-      peer.median,
-      'ms',
-      params,
-    );
-    report.compare(
-      'W2 hand-off',
-      'p95 per hop',
-      percentile(run.transition, 95),
-      peer.p95,
-      'ms',
-      params,
-    );
-    report.add('W2 hand-off', 'chain wall time', run.wallMs, 'ms', {
-      ...params,
+    report.compare('W2 hand-off', 'median per hop', median(hops), peer.median, 'ms', params);
+    report.compare('W2 hand-off', 'p95 per hop', percentile(hops, 95), peer.p95, 'ms', params);
+    // What Airflow shows: the recorded end_date → start_date. Both are taken inside the finishing
+    // transaction (before its commit and the claim's answer), at millisecond resolution.
+    const recorded = {
+      hops: run.transition.length,
+      measured: 'recorded end_date → start_date (1 ms resolution)',
       system: 'updraft',
+    };
+    report.add('W2 hand-off', 'median per hop', median(run.transition), 'ms', recorded);
+    report.add('W2 hand-off', 'p95 per hop', percentile(run.transition, 95), 'ms', recorded);
+    report.compare('W2 hand-off', 'chain wall time', run.wallMs, peer.wallMs, 'ms', {
+      hops: hops.length,
+      measured: 'trigger → run success; peer: first job added → last job started',
     });
     report.add('W2 hand-off', 'commits per task instance', commits / sizes.hops, 'commits', {
-      ...params,
       system: 'updraft',
     });
   } finally {

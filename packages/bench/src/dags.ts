@@ -29,13 +29,21 @@ export default dag({ id: '${id}', team: '${TEAM}', schedule: null, maxActiveTask
 `;
 }
 
-/** A chain of `length` no-op function tasks. */
+/**
+ * Where the no-op chain's tasks note when their body runs (`performance.now()`), when the bench
+ * puts an array there: the worker runs function tasks in the bench's own process.
+ */
+export const BODY_MARKS = '__updraftBenchBodyMarks';
+
+/** A chain of `length` no-op function tasks; each notes when its body runs (BODY_MARKS). */
 export function noopChainDag(id: string, length: number): string {
   return `import { dag } from '@updraft/sdk';
 export default dag({ id: '${id}', team: '${TEAM}', schedule: null, maxActiveTasks: 64 }, (d) => {
   let prev: ReturnType<typeof d.fn> | undefined;
   for (let i = 0; i < ${length}; i++) {
-    const t = d.fn(\`t\${i}\`, () => undefined);
+    const t = d.fn(\`t\${i}\`, () => {
+      (globalThis as { ${BODY_MARKS}?: number[] }).${BODY_MARKS}?.push(performance.now());
+    });
     if (prev) prev.then(t);
     prev = t;
   }

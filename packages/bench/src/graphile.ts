@@ -15,7 +15,7 @@ export async function prepareGraphile(connectionString: string): Promise<void> {
 export async function graphileChain(
   connectionString: string,
   hops: number,
-): Promise<{ median: number; p95: number; hops: number[] }> {
+): Promise<{ median: number; p95: number; hops: number[]; wallMs: number }> {
   const added: number[] = [];
   const startedAt: number[] = [];
   let finish: () => void = () => {};
@@ -40,8 +40,10 @@ export async function graphileChain(
       },
     },
   });
+  let firstAdded = 0;
   try {
     const deadline = setTimeout(finish, 120_000);
+    firstAdded = performance.now();
     await runner.addJob('hop', { i: 0 });
     await done;
     clearTimeout(deadline);
@@ -55,7 +57,12 @@ export async function graphileChain(
     if (a !== undefined && b !== undefined) values.push(b - a);
   }
   if (values.length < hops - 1) throw new Error(`graphile chain finished ${values.length} hops`);
-  return { median: median(values), p95: percentile(values, 95), hops: values };
+  return {
+    median: median(values),
+    p95: percentile(values, 95),
+    hops: values,
+    wallMs: (startedAt[hops - 1] ?? firstAdded) - firstAdded,
+  };
 }
 
 export interface GraphileConfigName {
