@@ -84,6 +84,26 @@ describe.each(TEST_DATABASE_KINDS)('state machine in the database (%s)', (kind) 
     );
   });
 
+  it("writes each table's edges into its trigger's WHEN clause (migration 0010)", async () => {
+    for (const [trigger, table] of [
+      ['task_instances_state_transition', 'task_state_transitions'],
+      ['dag_runs_state_transition', 'run_state_transitions'],
+    ] as const) {
+      const [def] = rowsOf<{ def: string }>(
+        await t.handle.db.execute(
+          sql`select pg_get_triggerdef(oid) as def from pg_trigger where tgname = ${trigger}`,
+        ),
+      );
+      const edges = /ANY \('\{([^}]*)\}'::text\[\]\)/.exec(def?.def ?? '')?.[1]?.split(',');
+      const rows = rowsOf<{ edge: string }>(
+        await t.handle.db.execute(
+          sql`select from_state || '->' || to_state as edge from ${sql.identifier(table)}`,
+        ),
+      );
+      expect(edges?.sort(), trigger).toEqual(rows.map((r) => r.edge).sort());
+    }
+  });
+
   it('rejects an illegal task transition and accepts a legal one', async () => {
     const { db } = t.handle;
     await expect(
