@@ -104,6 +104,24 @@ describe('every environment renders', () => {
     expect(rendered[env].resources.length).toBeGreaterThan(50);
   });
 
+  it.each(DEPLOYED_ENVIRONMENTS)(
+    '%s: every app runs the configured image tag and reports it as its release',
+    (env) => {
+      const tag = rendered[env].config.apps.imageTag;
+      const config = byType(rendered[env], 'kubernetes:core/v1:ConfigMap').find(
+        (c) => at(c, 'metadata', 'name') === 'updraft-config',
+      );
+      expect(at(config, 'data', 'UPDRAFT_VERSION')).toBe(tag);
+      const deployments = byType(rendered[env], 'kubernetes:apps/v1:Deployment');
+      expect(deployments.length).toBeGreaterThanOrEqual(3);
+      for (const d of deployments) {
+        const [container] = at(d, 'spec', 'template', 'spec', 'containers') as Obj[];
+        expect(String(container?.image)).toMatch(new RegExp(`:${tag.replaceAll('.', '\\.')}$`));
+        expect(container?.envFrom).toContainEqual({ configMapRef: { name: 'updraft-config' } });
+      }
+    },
+  );
+
   it.each(DEPLOYED_ENVIRONMENTS)('%s: every resource belongs to a unit component', (env) => {
     const expectedParent: Record<string, string> = {
       'updraft:infra:Team': 'updraft:infra:Platform',

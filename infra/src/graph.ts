@@ -68,6 +68,7 @@ export const CONFIG_DRIVEN: Record<string, string[][]> = {
   ],
   'kubernetes:core/v1:ConfigMap': [
     ['data', 'LOG_LEVEL'],
+    ['data', 'UPDRAFT_VERSION'],
     ['data', 'UPDRAFT_WORKER_CONCURRENCY'],
     ['data', 'UPDRAFT_DAGS_FOLDER'],
     ['data', 'teams.yaml'],

@@ -1,11 +1,19 @@
 /** updraft-api: the REST API and web UI. Stateless; scale it behind a load balancer. */
 import { createApp, serveApp } from '@updraft/api';
-import { createLogger, envFields, onShutdown, openEngine, parseEnv } from '@updraft/engine';
+import {
+  createLogger,
+  envFields,
+  onShutdown,
+  openEngine,
+  parseEnv,
+  releaseVersion,
+} from '@updraft/engine';
 import { z } from 'zod';
 
 const config = parseEnv(
   z.object({
     UPDRAFT_ENV: envFields.UPDRAFT_ENV,
+    UPDRAFT_VERSION: envFields.UPDRAFT_VERSION,
     LOG_LEVEL: envFields.LOG_LEVEL,
     DATABASE_URL: envFields.DATABASE_URL.unwrap(),
     UPDRAFT_TEAMS_FILE: envFields.UPDRAFT_TEAMS_FILE,
@@ -18,10 +26,12 @@ const config = parseEnv(
   process.env,
 );
 
+const version = releaseVersion(config.UPDRAFT_VERSION);
 const logger = createLogger({
   level: config.LOG_LEVEL,
   component: 'api',
   environment: config.UPDRAFT_ENV,
+  version,
 });
 const resources = await openEngine({
   databaseUrl: config.DATABASE_URL,
@@ -34,7 +44,7 @@ const resources = await openEngine({
   preparedStatements: config.UPDRAFT_DB_PREPARED_STATEMENTS,
   timetablePlugins: config.UPDRAFT_TIMETABLE_PLUGINS,
 });
-const server = await serveApp(createApp(resources, { component: 'api' }), {
+const server = await serveApp(createApp(resources, { component: 'api', version }), {
   port: config.PORT,
   hostname: config.HOST,
 });

@@ -1,7 +1,7 @@
 /**
  * The production shape: scheduler, worker and API as three processes on one PostgreSQL database,
  * each configured only through its environment. The API triggers a run, the scheduler and worker
- * carry it to success; every process reports its environment in /healthz.
+ * carry it to success; every process reports its environment and release in /healthz.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,8 @@ import { createTestDatabase, freePort, type TestDatabase, waitFor } from '@updra
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** What the platform sets (the image tag). */
+const RELEASE = '2026.11.24-rc1';
 
 describe('scheduler, worker and api as separate processes on PostgreSQL', () => {
   let db: TestDatabase;
@@ -23,6 +25,7 @@ describe('scheduler, worker and api as separate processes on PostgreSQL', () => 
         HOME: process.env.HOME,
         DATABASE_URL: db.url!,
         UPDRAFT_ENV: 'qa',
+        UPDRAFT_VERSION: RELEASE,
         LOG_LEVEL: 'info',
         ...env,
       },
@@ -63,7 +66,7 @@ describe('scheduler, worker and api as separate processes on PostgreSQL', () => 
     await db?.drop();
   });
 
-  it('each process serves health naming its component and environment', async () => {
+  it('each process serves health naming its component, environment and release', async () => {
     for (const [component, port] of Object.entries(ports)) {
       const body = await waitFor(
         async () => {
@@ -73,6 +76,13 @@ describe('scheduler, worker and api as separate processes on PostgreSQL', () => 
         { timeoutMs: 60_000, intervalMs: 200, what: `${component} to be ready\n${output}` },
       );
       expect(body).toMatchObject({ status: 'ready', component, environment: 'qa' });
+      const live = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(await live.json()).toEqual({
+        status: 'ok',
+        component,
+        environment: 'qa',
+        version: RELEASE,
+      });
     }
   });
 
@@ -121,7 +131,7 @@ describe('scheduler, worker and api as separate processes on PostgreSQL', () => 
     ]);
     expect(tis.task_instances.every((t) => t.hostname.startsWith('worker:'))).toBe(true);
     // Log lines carry component and environment, and never the database password or URL.
-    expect(output).toContain('"component":"scheduler","environment":"qa"');
+    expect(output).toContain(`"component":"scheduler","environment":"qa","version":"${RELEASE}"`);
     expect(output).not.toContain(db.url!);
   });
 });

@@ -2,7 +2,7 @@
  * The `updraft` command. Thin: each subcommand parses its options and calls into the packages.
  */
 
-import { envFields, parseEnv } from '@updraft/engine/config';
+import { envFields, parseEnv, releaseVersion } from '@updraft/engine/config';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { jsonObject } from './args.ts';
@@ -16,6 +16,7 @@ const dagsCommands = () => import('./dags.ts');
 const env = parseEnv(
   z.object({
     UPDRAFT_ENV: envFields.UPDRAFT_ENV,
+    UPDRAFT_VERSION: envFields.UPDRAFT_VERSION,
     LOG_LEVEL: envFields.LOG_LEVEL,
     DATABASE_URL: envFields.DATABASE_URL,
     UPDRAFT_DAGS_FOLDER: z.string().min(1).default(EXAMPLE_DAGS),
@@ -91,6 +92,7 @@ program
       teamsFile: o.teamsFile,
       databaseUrl: env.DATABASE_URL,
       environment: env.UPDRAFT_ENV,
+      version: releaseVersion(env.UPDRAFT_VERSION),
       logLevel: env.LOG_LEVEL,
       workerConcurrency: o.concurrency,
       syncIntervalMs: 1000,

@@ -35,6 +35,8 @@ export interface StandaloneOptions {
   teamsFile: string;
   databaseUrl: string | undefined;
   environment: EnvironmentName;
+  /** The release reported by /healthz and on every log line (releaseVersion). */
+  version?: string;
   logLevel: Level | 'silent';
   workerConcurrency: number;
   syncIntervalMs: number;
@@ -53,6 +55,7 @@ export async function runStandalone(
     level: opts.logLevel,
     component: 'standalone',
     environment: opts.environment,
+    version: opts.version,
     pretty: opts.pretty,
   });
   const dataDir = resolve(opts.dataDir);
@@ -119,10 +122,16 @@ export async function runStandalone(
   const syncTimer = setInterval(sync, opts.syncIntervalMs);
   await scheduler.start();
   await worker.start();
-  const server = await serveApp(createApp(resources, { component: 'standalone' }), {
-    port: opts.port,
-    hostname: opts.host,
-  });
+  const server = await serveApp(
+    createApp(resources, {
+      component: 'standalone',
+      ...(opts.version && { version: opts.version }),
+    }),
+    {
+      port: opts.port,
+      hostname: opts.host,
+    },
+  );
   logger.info(
     {
       url: `http://${opts.host}:${server.port}`,

@@ -4,7 +4,7 @@
  * error while the others keep running; restart and find the run still there.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitFor } from '@updraft/db/testing';
@@ -82,10 +82,15 @@ describe('updraft standalone', () => {
   });
 
   it('serves health naming the environment and lists the example DAGs', async () => {
+    // Without UPDRAFT_VERSION, the release is the version of the packages it runs from.
+    const engine = JSON.parse(
+      await readFile(new URL('../../../packages/engine/package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
     expect((await get('/healthz')).body).toMatchObject({
       status: 'ok',
       environment: 'local',
       component: 'standalone',
+      version: engine.version,
     });
     const { body } = await get('/api/v1/dags');
     const ids = (body.dags as { dag_id: string }[]).map((d) => d.dag_id);

@@ -10,6 +10,7 @@ import {
   onShutdown,
   openEngine,
   parseEnv,
+  releaseVersion,
   Scheduler,
 } from '@updraft/engine';
 import { z } from 'zod';
@@ -17,6 +18,7 @@ import { z } from 'zod';
 const config = parseEnv(
   z.object({
     UPDRAFT_ENV: envFields.UPDRAFT_ENV,
+    UPDRAFT_VERSION: envFields.UPDRAFT_VERSION,
     LOG_LEVEL: envFields.LOG_LEVEL,
     DATABASE_URL: envFields.DATABASE_URL.unwrap(),
     UPDRAFT_TEAMS_FILE: envFields.UPDRAFT_TEAMS_FILE,
@@ -33,10 +35,12 @@ const config = parseEnv(
   process.env,
 );
 
+const version = releaseVersion(config.UPDRAFT_VERSION);
 const logger = createLogger({
   level: config.LOG_LEVEL,
   component: 'scheduler',
   environment: config.UPDRAFT_ENV,
+  version,
 });
 const resources = await openEngine({
   databaseUrl: config.DATABASE_URL,
@@ -75,6 +79,7 @@ const health = await serveApp(
   createHealthApp({
     component: 'scheduler',
     environment: config.UPDRAFT_ENV,
+    version,
     database: resources.database,
     notReadyReason: () => {
       const last = scheduler.lastPassAt;

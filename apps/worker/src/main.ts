@@ -17,6 +17,7 @@ import {
   onShutdown,
   openEngine,
   parseEnv,
+  releaseVersion,
   teamExecutorsFromTeams,
   Worker,
   type WorkerOptions,
@@ -33,6 +34,7 @@ import { z } from 'zod';
 const config = parseEnv(
   z.object({
     UPDRAFT_ENV: envFields.UPDRAFT_ENV,
+    UPDRAFT_VERSION: envFields.UPDRAFT_VERSION,
     LOG_LEVEL: envFields.LOG_LEVEL,
     DATABASE_URL: envFields.DATABASE_URL.unwrap(),
     UPDRAFT_HEALTH_PORT: envFields.UPDRAFT_HEALTH_PORT,
@@ -53,10 +55,12 @@ const config = parseEnv(
   process.env,
 );
 
+const version = releaseVersion(config.UPDRAFT_VERSION);
 const logger = createLogger({
   level: config.LOG_LEVEL,
   component: 'worker',
   environment: config.UPDRAFT_ENV,
+  version,
 });
 const resources = await openEngine({
   databaseUrl: config.DATABASE_URL,
@@ -109,6 +113,7 @@ const health = await serveApp(
   createHealthApp({
     component: 'worker',
     environment: config.UPDRAFT_ENV,
+    version,
     database: resources.database,
   }),
   { port: config.UPDRAFT_HEALTH_PORT, hostname: '0.0.0.0' },

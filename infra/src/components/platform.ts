@@ -119,6 +119,8 @@ export class Platform extends pulumi.ComponentResource {
     const teamsYaml = toYaml({ teams: cfg.teams });
     const configData: Record<string, string> = {
       UPDRAFT_ENV: cfg.env,
+      // What each process reports in /healthz and its logs: the release it runs.
+      UPDRAFT_VERSION: cfg.apps.imageTag,
       UPDRAFT_DAGS_FOLDER: cfg.apps.dagsFolder,
       UPDRAFT_TEAMS_FILE: `${TEAMS_MOUNT}/teams.yaml`,
       UPDRAFT_WORKER_CONCURRENCY: String(cfg.apps.worker.concurrency),

@@ -16,15 +16,21 @@ export interface LoggerOptions {
   level: string;
   component: string;
   environment: EnvironmentName;
+  /** The release (releaseVersion), on every line so logs of a rollout tell old pods from new. */
+  version?: string | undefined;
   /** Human-readable output (standalone on a terminal). */
   pretty?: boolean;
 }
 
-/** Every log line carries component and environment; secrets are redacted by key. */
+/** Every log line carries component, environment and release; secrets are redacted by key. */
 export function createLogger(opts: LoggerOptions): Logger {
   return pino({
     level: opts.level,
-    base: { component: opts.component, environment: opts.environment },
+    base: {
+      component: opts.component,
+      environment: opts.environment,
+      ...(opts.version && { version: opts.version }),
+    },
     redact: {
       paths: [
         '*.password',
@@ -41,7 +47,11 @@ export function createLogger(opts: LoggerOptions): Logger {
     ...(opts.pretty && {
       transport: {
         target: 'pino-pretty',
-        options: { colorize: true, ignore: 'pid,hostname,component', translateTime: 'HH:MM:ss' },
+        options: {
+          colorize: true,
+          ignore: 'pid,hostname,component,version',
+          translateTime: 'HH:MM:ss',
+        },
       },
     }),
   });

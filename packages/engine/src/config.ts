@@ -2,6 +2,7 @@
  * Pieces of the apps' environment schemas. Each app declares its own zod schema from these and
  * parses process.env once at start-up; a bad variable stops the process with a message naming it.
  */
+import { readFileSync } from 'node:fs';
 import { environmentNameSchema } from '@updraft/core/environment';
 import { z } from 'zod';
 
@@ -11,6 +12,11 @@ const bool = z
 
 export const envFields = {
   UPDRAFT_ENV: environmentNameSchema.default('local'),
+  /** The release this process runs (the platform sets the image tag); see releaseVersion. */
+  UPDRAFT_VERSION: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/, 'must be a release name such as an image tag')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z
     .string()
@@ -68,6 +74,18 @@ export const envFields = {
 } as const;
 
 export class ConfigError extends Error {}
+
+const PACKAGE_VERSION: string = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+).version;
+
+/**
+ * The release a process reports in /healthz and on every log line: UPDRAFT_VERSION where it is
+ * set (the platform sets the image tag), else the version of the packages it runs from source.
+ */
+export function releaseVersion(configured: string | undefined): string {
+  return configured ?? PACKAGE_VERSION;
+}
 
 /** Parses an environment with `schema`; throws ConfigError listing every bad variable. */
 export function parseEnv<S extends z.ZodType>(

@@ -6,7 +6,7 @@ export {
   openEngine,
   redactUrl,
 } from './bootstrap.ts';
-export { ConfigError, envFields, parseEnv } from './config.ts';
+export { ConfigError, envFields, parseEnv, releaseVersion } from './config.ts';
 export { Operations, type TriggerOptions } from './ops/index.ts';
 export { DagProcessor, type DagProcessorOptions, type SyncReport } from './processor/index.ts';
 export {
