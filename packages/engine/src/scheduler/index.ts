@@ -435,10 +435,7 @@ export class Scheduler {
       if (payload.startsWith('due:')) this.#wakeIn?.(Number(payload.slice(4)));
       else this.#wake?.();
     });
-    this.#r.logger.info(
-      { scheduler: this.id, environment: this.#r.environment },
-      'scheduler started',
-    );
+    this.#r.logger.info({ scheduler: this.id }, 'scheduler started');
     this.#loop = (async () => {
       let lastHeartbeat = 0;
       while (this.#running) {

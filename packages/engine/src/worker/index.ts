@@ -272,10 +272,7 @@ export class Worker {
       setInterval(() => void this.#heartbeat(), this.#heartbeatIntervalMs),
       setInterval(() => void this.#flushLogs(), this.#logFlushIntervalMs),
     );
-    this.#r.logger.info(
-      { worker: this.id, concurrency: this.#concurrency, environment: this.#r.environment },
-      'worker started',
-    );
+    this.#r.logger.info({ worker: this.id, concurrency: this.#concurrency }, 'worker started');
     this.#loop = this.#claimLoop();
     await this.#callbackRunner?.start();
   }
