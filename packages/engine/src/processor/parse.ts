@@ -2,6 +2,7 @@
  * Parses DAG files in a worker thread with a per-file time limit. A file that hangs is reported
  * as an import error, the thread is replaced, and the remaining files are still parsed.
  */
+import { getCompileCacheDir } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { DagIssue, DagSpec } from '@updraft/core/dag';
 
@@ -9,17 +10,19 @@ export type ParseMessage =
   | { kind: 'ok'; fileloc: string; sourceHash: string; specs: DagSpec[] }
   | { kind: 'error'; fileloc: string; message: string; issues: DagIssue[] };
 
-const WORKER_URL = new URL('./parse-worker.ts', import.meta.url);
+const WORKER_URL = new URL('./parse-worker-entry.js', import.meta.url);
 
 export async function parseDagFiles(
   files: readonly string[],
   timeoutMs: number,
+  /** The thread uses this compile cache (default: the main thread's, if it has one). */
+  compileCacheDir: string | undefined = getCompileCacheDir?.(),
 ): Promise<ParseMessage[]> {
   const results: ParseMessage[] = [];
   let remaining = [...files];
   while (remaining.length > 0) {
     const batch = remaining;
-    const done = await parseBatch(batch, timeoutMs);
+    const done = await parseBatch(batch, timeoutMs, compileCacheDir);
     results.push(...done.results);
     remaining = batch.slice(done.results.length + (done.timedOut ? 1 : 0));
     if (done.timedOut) {
@@ -49,10 +52,15 @@ export async function parseDagFiles(
 function parseBatch(
   files: string[],
   timeoutMs: number,
+  compileCacheDir: string | undefined,
 ): Promise<{ results: ParseMessage[]; timedOut: boolean; crashed: string | null }> {
   return new Promise((resolve) => {
     const results: ParseMessage[] = [];
-    const worker = new Worker(WORKER_URL, { workerData: { files }, stdout: true, stderr: true });
+    const worker = new Worker(WORKER_URL, {
+      workerData: { files, compileCacheDir },
+      stdout: true,
+      stderr: true,
+    });
     // Output printed by DAG files at import time is dropped, not mixed into the scheduler's log.
     worker.stdout.resume();
     worker.stderr.resume();
