@@ -17,6 +17,7 @@ describe('app configuration', () => {
       readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
     ) as { version: string };
     expect(releaseVersion(parseEnv(schema, {}).UPDRAFT_VERSION)).toBe(version);
+    expect(releaseVersion(parseEnv(schema, { UPDRAFT_VERSION: '' }).UPDRAFT_VERSION)).toBe(version);
   });
 
   it('names every bad variable, and does not echo a URL', () => {

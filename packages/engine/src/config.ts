@@ -15,8 +15,15 @@ export const envFields = {
   /** The release this process runs (the platform sets the image tag); see releaseVersion. */
   UPDRAFT_VERSION: z
     .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/, 'must be a release name such as an image tag')
-    .optional(),
+    .optional()
+    // Empty is unset (a templated manifest may leave it so).
+    .transform((v) => v || undefined)
+    .pipe(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/, 'must be a release name such as an image tag')
+        .optional(),
+    ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z
     .string()
