@@ -15,7 +15,12 @@ import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors
 import { type Database, pipeline, type Queryable, rowsOf } from '@updraft/db';
 import { type SQL, sql } from 'drizzle-orm';
 import { CHANNELS } from './resources.ts';
-import { intArray, type StateChange, transitionTasksStatement } from './transitions.ts';
+import {
+  intArray,
+  type StateChange,
+  type Statement,
+  transitionTasksStatement,
+} from './transitions.ts';
 import { VersionCache } from './versions.ts';
 
 export const DEFAULT_POOL = 'default_pool';
@@ -65,6 +70,39 @@ export function queueingReadsSql(dagId: string, pools: readonly string[] | undef
       .sort()
       .flatMap((pool) => [lockPoolSql(pool), firstRoundSql(pool, null)]),
   ];
+}
+
+/**
+ * Queues the task instances a decision has just scheduled into one pool, in the round trip that
+ * scheduled them (a chain's hand-off: no second round trip to pick them), but only where picking
+ * could not have chosen otherwise: nothing else of a running run waits in the pool, the pool has
+ * slots for all of them and their DAG has room for all of them. Otherwise it queues none, and the
+ * caller picks from the reads as usual. To run behind queueingReadsSql(dagId, [pool]) (under the
+ * DAG's and the pool's locks); the caller leaves out task instances with per-run or per-task
+ * limits, which it does not check.
+ */
+export function queueJustScheduledStatement(
+  dagId: string,
+  pool: string,
+  ids: readonly number[],
+  actor: string,
+  now: Date,
+): Statement<StateChange[]> | null {
+  return transitionTasksStatement(ids, 'queued', {
+    actor,
+    reason: 'slot available',
+    from: ['scheduled'],
+    set: [sql`queued_at = ${now}`],
+    where: sql`not exists (select 1 from task_instances w join dag_runs r on r.id = w.dag_run_id
+        where w.state = 'scheduled' and w.pool = ${pool} and r.state = 'running'
+          and w.id <> all(${intArray(ids)}))
+      and exists (select 1 from pools p where p.name = ${pool}
+        and p.slots - (${occupiedSlotsSql}) >= (select sum(s.pool_slots) from task_instances s
+          where s.id = any(${intArray(ids)})))
+      and exists (select 1 from dags d where d.dag_id = ${dagId} and not d.is_paused
+        and d.max_active_tasks - (select count(*)::int from task_instances t
+          where t.dag_id = d.dag_id and t.state in ('queued', 'running')) >= ${ids.length})`,
+  });
 }
 
 function poolKey(pool: string): string {
@@ -236,6 +274,13 @@ function candidatesSql(
     order by t.priority_weight desc, t.logical_date, t.id`;
 }
 
+/** The slots a pool's task instances hold (`p`: its row in pools). */
+const occupiedSlotsSql = sql`(select coalesce(sum(t.pool_slots), 0)::int from task_instances t
+          where t.pool = p.name and t.state in ('queued', 'running'))
+        + case when p.include_deferred then (select coalesce(sum(t.pool_slots), 0)::int
+          from task_instances t where t.pool = p.name and t.state in ('up_for_reschedule', 'deferred'))
+          else 0 end`;
+
 /**
  * The pool's row and occupancy with its first batch of candidates (free slots + 50), in one
  * statement; no row when the pool does not exist. Read after the pool's lock.
@@ -244,11 +289,7 @@ function firstRoundSql(poolName: string, onlyDag: string | null) {
   return sql`
     with p as (
       select p.name, p.slots, p.include_deferred,
-        (select coalesce(sum(t.pool_slots), 0)::int from task_instances t
-          where t.pool = p.name and t.state in ('queued', 'running'))
-        + case when p.include_deferred then (select coalesce(sum(t.pool_slots), 0)::int
-          from task_instances t where t.pool = p.name and t.state in ('up_for_reschedule', 'deferred'))
-          else 0 end as occupied
+        ${occupiedSlotsSql} as occupied
       from pools p where p.name = ${poolName}
     ), c as (${candidatesSql(poolName, onlyDag, new Set(), [])}
       limit (select case when slots > occupied then slots - occupied + 50 else 0 end from p))

@@ -19,7 +19,13 @@ import { backfillRunsToStart } from './backfill.ts';
 import { requestCallbacks } from './callbacks.ts';
 import { expandMappedTasks } from './mapping.ts';
 import { loadPreviousRunStates } from './past.ts';
-import { type QueueOptions, queueingReadsSql, queueScheduledInPools, type Rider } from './pools.ts';
+import {
+  type QueueOptions,
+  queueingReadsSql,
+  queueJustScheduledStatement,
+  queueScheduledInPools,
+  type Rider,
+} from './pools.ts';
 import { CHANNELS } from './resources.ts';
 import {
   intArray,
@@ -270,6 +276,7 @@ export async function advanceRun(
   let pools: Set<string> | undefined = new Set();
   // The last decision's scheduling, run below together with the queueing's first reads.
   let scheduling: Statement<StateChange[]> | null = null;
+  let scheduled: { id: number; taskId: string }[] = [];
   for (let pass = 0; ; pass++) {
     const step = await decideAndApply(
       tx,
@@ -287,6 +294,7 @@ export async function advanceRun(
     if (pools?.has('')) pools = undefined;
     if (decisions.expand.length === 0) {
       scheduling = step.scheduling;
+      scheduled = step.scheduled;
       break;
     }
     if (step.scheduling)
@@ -305,21 +313,41 @@ export async function advanceRun(
     if (!expanded.ended || pass > version.spec.tasks.length) break;
   }
   if (scheduledAny) {
-    // One round trip: the scheduling, then the DAG's and the pools' locks and reads.
+    // One round trip: the scheduling, then the DAG's and the pools' locks and reads, and on a
+    // worker's hand-off the queueing of what was just scheduled with the claim riding behind it,
+    // where nothing could have been picked instead (see queueJustScheduledStatement).
     const poolList = pools && [...pools];
+    const reads = queueingReadsSql(run.dag_id, poolList);
+    const direct =
+      scheduling && poolList?.length === 1 && opts.rider && !opts.rider.sent
+        ? queueJustScheduled(version, run.dag_id, poolList[0]!, scheduled, actor, now)
+        : null;
     const results = await pipeline(tx, [
       ...(scheduling ? [scheduling.sql] : []),
-      ...queueingReadsSql(run.dag_id, poolList),
+      ...reads,
+      ...(direct && opts.rider ? [direct.sql, opts.rider.build()] : []),
     ]);
+    const first = scheduling ? 1 : 0;
     if (scheduling) result.changes.push(...scheduling.parse(results[0]));
-    const queued = await queueScheduled(tx, run.dag_id, actor, now, {
-      notify: opts.notifyQueued ?? true,
-      versions,
-      ...(poolList && { pools: poolList }),
-      ...(opts.served && { served: opts.served }),
-      ...(opts.rider && { rider: opts.rider }),
-      reads: results.slice(scheduling ? 1 : 0),
-    });
+    let queued: StateChange[] = [];
+    if (direct && opts.rider) {
+      opts.rider.sent = true;
+      opts.rider.result = results[first + reads.length + 1];
+      queued = direct.parse(results[first + reads.length]);
+      if (queued.length > 0) opts.served?.add(poolList![0]!);
+    }
+    // Not queued that way: picked from the reads as usual (a claim already sent counts what
+    // this queues as unseen, for the worker to announce).
+    if (queued.length === 0) {
+      queued = await queueScheduled(tx, run.dag_id, actor, now, {
+        notify: opts.notifyQueued ?? true,
+        versions,
+        ...(poolList && { pools: poolList }),
+        ...(opts.served && { served: opts.served }),
+        ...(opts.rider && { rider: opts.rider }),
+        reads: results.slice(first, first + reads.length),
+      });
+    }
     result.changes.push(...queued);
     result.queued += queued.length;
   }
@@ -350,6 +378,33 @@ export async function advanceRun(
 }
 
 /**
+ * The statement queueing task instances just scheduled into `pool` in the scheduling's round
+ * trip (queueJustScheduledStatement), or null when one of them has a per-run or per-task limit,
+ * which only the usual picking checks.
+ */
+function queueJustScheduled(
+  version: LoadedVersion,
+  dagId: string,
+  pool: string,
+  tis: readonly { id: number; taskId: string }[],
+  actor: string,
+  now: Date,
+): Statement<StateChange[]> | null {
+  if (tis.length === 0 || version.spec.maxActiveTasksPerRun != null) return null;
+  for (const ti of tis) {
+    const task = version.tasks.get(ti.taskId);
+    if (!task || task.maxActiveTisPerDag != null || task.maxActiveTisPerDagrun != null) return null;
+  }
+  return queueJustScheduledStatement(
+    dagId,
+    pool,
+    tis.map((t) => t.id),
+    actor,
+    now,
+  );
+}
+
+/**
  * One decision over every task instance of the run (all map indexes), applied: skips, upstream
  * failures and newly scheduled instances. Expansion of mapped tasks is left to the caller.
  * The previous run's states are loaded only when a pending task has depends_on_past.
@@ -367,6 +422,8 @@ async function decideAndApply(
   changes: StateChange[];
   /** Moving the decided task instances to scheduled: for the caller to run. */
   scheduling: Statement<StateChange[]> | null;
+  /** The task instances `scheduling` moves. */
+  scheduled: { id: number; taskId: string }[];
 }> {
   const decide = async (tis: TiRow[]) => {
     const pending = new Set(tis.filter((ti) => ti.state === 'none').map((ti) => ti.task_id));
@@ -441,12 +498,20 @@ async function decideAndApply(
       })),
     );
   }
-  const scheduling = transitionTasksStatement(ids(decisions.schedule), 'scheduled', {
-    actor,
-    reason: 'dependencies met',
-    set: [sql`next_attempt_at = null`],
-  });
-  return { decisions, changes, scheduling };
+  const scheduled = decisions.schedule.map((d) => ({
+    id: idOf.get(key(d.taskId, d.mapIndex))!,
+    taskId: d.taskId,
+  }));
+  const scheduling = transitionTasksStatement(
+    scheduled.map((t) => t.id),
+    'scheduled',
+    {
+      actor,
+      reason: 'dependencies met',
+      set: [sql`next_attempt_at = null`],
+    },
+  );
+  return { decisions, changes, scheduling, scheduled };
 }
 
 /**
