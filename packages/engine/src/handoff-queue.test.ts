@@ -20,12 +20,15 @@ export function gate(name: string): Promise<void> {
   return entry.promise;
 }
 `;
+type Gate = { open?: () => void; promise?: Promise<void> };
+/** Opens a gate the DAG files wait on (before or after a task reaches it). */
 const openGate = (name: string) => {
-  const gates = ((globalThis as { __gates?: Record<string, { open?: () => void }> }).__gates ??=
-    {});
-  const entry = (gates[name] ??= {});
+  const g = globalThis as { __gates?: Record<string, Gate> };
+  g.__gates = g.__gates ?? {};
+  const entry = g.__gates[name] ?? {};
+  g.__gates[name] = entry;
   if (entry.open) entry.open();
-  else (entry as { promise?: Promise<void> }).promise = Promise.resolve();
+  else entry.promise = Promise.resolve();
 };
 
 const DAGS = `
