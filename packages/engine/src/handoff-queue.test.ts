@@ -1,9 +1,9 @@
 /**
  * A worker's hand-off queues the next task of a chain in the round trip that schedules it, but
  * only where picking could not have chosen otherwise (runs.ts, queueJustScheduledStatement).
- * Here it must not: more important work of another DAG waits in the pool, or the next task needs
- * more slots than the finished one freed. Tasks wait on gates, so each situation is set up
- * exactly before the hand-off happens.
+ * Here it must not: more important work of another DAG waits in the pool, the next task needs
+ * more slots than the finished one freed, the DAG has room for fewer than were scheduled, or it
+ * was paused. Tasks wait on gates, so each situation is set up exactly before the hand-off.
  */
 import { schema } from '@updraft/db';
 import { asc, inArray } from 'drizzle-orm';
@@ -49,6 +49,13 @@ export const wide = dag({ id: 'wide_chain', team: 'data-eng', defaults: { pool: 
 export const holder = dag({ id: 'pair_holder', team: 'data-eng', defaults: { pool: 'pair' } }, (d) => {
   d.fn('hold', () => gate('hold'));
 });
+// Two tasks after one, in a DAG that may run two at once while another of its tasks runs.
+export const roomy = dag({ id: 'room_dag', team: 'data-eng', maxActiveTasks: 2, defaults: { pool: 'roomy' } }, (d) => {
+  const start = d.fn('start', () => gate('start'));
+  start.then(d.fn('next1', () => gate('next')));
+  start.then(d.fn('next2', () => gate('next')));
+  d.fn('side', () => gate('side'), { pool: 'side' });
+});
 `;
 
 describe('queueing at the hand-off (postgres)', () => {
@@ -61,6 +68,8 @@ describe('queueing at the hand-off (postgres)', () => {
     await h.processor.sync();
     await setPool(h.resources.database.db, { name: 'relay', slots: 1 });
     await setPool(h.resources.database.db, { name: 'pair', slots: 2 });
+    await setPool(h.resources.database.db, { name: 'roomy', slots: 10 });
+    await setPool(h.resources.database.db, { name: 'side', slots: 10 });
     await h.scheduler().start();
     await h.worker({ concurrency: 4 }).start();
   });
@@ -130,6 +139,47 @@ describe('queueing at the hand-off (postgres)', () => {
     const order = await queuedOrder(runs);
     expect(order.sort()).toEqual(['pair_holder.hold', 'wide_chain.both', 'wide_chain.first']);
     expect((await queuedOrder(runs)).at(-1)).toBe('wide_chain.both');
+  });
+
+  it("queues no more than the DAG's max_active_tasks leaves room for", async () => {
+    const run = await h.ops.triggerRun('room_dag', { actor: 'test' });
+    await waitFor(
+      async () => {
+        const s = await statesOf([run.runId]);
+        return s.get('room_dag.start') === 'running' && s.get('room_dag.side') === 'running';
+      },
+      { what: 'start and side to run (the DAG at its max_active_tasks)' },
+    );
+    // start ends: one of next1 and next2 fits beside side, not both.
+    openGate('start');
+    await waitFor(async () => (await statesOf([run.runId])).get('room_dag.start') === 'success', {
+      what: 'start to end',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const waiting = [...(await statesOf([run.runId])).entries()].filter(
+      ([task, state]) => task.startsWith('room_dag.next') && state === 'scheduled',
+    );
+    expect(waiting).toHaveLength(1);
+    openGate('next');
+    openGate('side');
+    expect((await h.finishedRun(run.runId)).state).toBe('success');
+    // From the event log in id order: never more than two queued or running at once.
+    const events = (
+      await h.resources.database.db
+        .select()
+        .from(schema.events)
+        .where(inArray(schema.events.runId, [run.runId]))
+        .orderBy(asc(schema.events.id))
+    ).filter((e) => e.entity === 'task_instance');
+    const holds = (state: string | null) => state === 'queued' || state === 'running';
+    let active = 0;
+    let most = 0;
+    for (const e of events) {
+      if (!holds(e.fromState) && holds(e.toState)) active++;
+      if (holds(e.fromState) && !holds(e.toState)) active--;
+      most = Math.max(most, active);
+    }
+    expect(most).toBe(2);
   });
 
   it('queues nothing for a DAG paused while its task ran', async () => {
