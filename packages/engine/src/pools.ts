@@ -21,7 +21,7 @@ import {
   type Statement,
   transitionTasksStatement,
 } from './transitions.ts';
-import { VersionCache } from './versions.ts';
+import { type LoadedVersion, VersionCache } from './versions.ts';
 
 export const DEFAULT_POOL = 'default_pool';
 
@@ -78,30 +78,30 @@ export function queueingReadsSql(dagId: string, pools: readonly string[] | undef
  * could not have chosen otherwise: nothing else of a running run waits in the pool, the pool has
  * slots for all of them and their DAG has room for all of them. Otherwise it queues none, and the
  * caller picks from the reads as usual. To run behind queueingReadsSql(dagId, [pool]) (under the
- * DAG's and the pool's locks); the caller leaves out task instances with per-run or per-task
- * limits, which it does not check.
+ * DAG's and the pool's locks). Null when one of them has a per-run or per-task limit, which only
+ * picking checks.
  */
 export function queueJustScheduledStatement(
+  version: LoadedVersion,
   dagId: string,
   pool: string,
-  ids: readonly number[],
+  tis: readonly { id: number; taskId: string }[],
   actor: string,
   now: Date,
 ): Statement<StateChange[]> | null {
+  if (tis.some((t) => hasOwnLimits(version, t.taskId))) return null;
+  const ids = tis.map((t) => t.id);
   return transitionTasksStatement(ids, 'queued', {
     actor,
     reason: 'slot available',
     from: ['scheduled'],
     set: [sql`queued_at = ${now}`],
-    where: sql`not exists (select 1 from task_instances w join dag_runs r on r.id = w.dag_run_id
-        where w.state = 'scheduled' and w.pool = ${pool} and r.state = 'running'
-          and w.id <> all(${intArray(ids)}))
+    where: sql`not exists (${candidatesSql(pool, null, new Set(), ids)})
       and exists (select 1 from pools p where p.name = ${pool}
         and p.slots - (${occupiedSlotsSql}) >= (select sum(s.pool_slots) from task_instances s
           where s.id = any(${intArray(ids)})))
       and exists (select 1 from dags d where d.dag_id = ${dagId} and not d.is_paused
-        and d.max_active_tasks - (select count(*)::int from task_instances t
-          where t.dag_id = d.dag_id and t.state in ('queued', 'running')) >= ${ids.length})`,
+        and d.max_active_tasks - ${dagActiveSql} >= ${ids.length})`,
   });
 }
 
@@ -116,11 +116,14 @@ function dagKey(dagId: string): string {
 const lockDagSql = (dagId: string) => sql`select pg_advisory_xact_lock(hashtext(${dagKey(dagId)}))`;
 const lockPoolSql = (pool: string) => sql`select pg_advisory_xact_lock(hashtext(${poolKey(pool)}))`;
 
+/** The task instances a DAG has queued or running (`d`: its row in dags). */
+const dagActiveSql = sql`(select count(*)::int from task_instances t where t.dag_id = d.dag_id
+      and t.state in ('queued', 'running'))`;
+
 /** A DAG's max_active_tasks, pause and active task instances (read under its lock). */
 const dagRoomSql = (dagId: string) => sql`
   select d.max_active_tasks, d.is_paused,
-    (select count(*)::int from task_instances t where t.dag_id = d.dag_id
-      and t.state in ('queued', 'running')) as active
+    ${dagActiveSql} as active
   from dags d where d.dag_id = ${dagId}`;
 type DagRoomRow = { max_active_tasks: number; is_paused: boolean; active: number };
 
@@ -141,6 +144,21 @@ interface Candidate {
 
 interface DagRoom {
   room: number;
+}
+
+/** The limits of a task instance beyond its pool and DAG: its run's, and its task's. */
+function ownLimits(version: LoadedVersion, taskId: string) {
+  const task = version.tasks.get(taskId);
+  return {
+    perRun: version.spec.maxActiveTasksPerRun ?? null,
+    perTaskDag: task?.maxActiveTisPerDag ?? null,
+    perTaskRun: task?.maxActiveTisPerDagrun ?? null,
+  };
+}
+
+function hasOwnLimits(version: LoadedVersion, taskId: string): boolean {
+  const limits = ownLimits(version, taskId);
+  return limits.perRun !== null || limits.perTaskDag !== null || limits.perTaskRun !== null;
 }
 
 /** Per-call bookkeeping of limits, loaded lazily and counted down as task instances are queued. */
@@ -188,10 +206,7 @@ class Limits {
   /** Checks the run's and the task's own limits; counts the task instance if it fits. */
   async fits(c: Candidate): Promise<boolean> {
     const version = await this.#versions.get(this.#tx, Number(c.dag_version_id));
-    const perRun = version.spec.maxActiveTasksPerRun ?? null;
-    const task = version.tasks.get(c.task_id);
-    const perTaskDag = task?.maxActiveTisPerDag ?? null;
-    const perTaskRun = task?.maxActiveTisPerDagrun ?? null;
+    const { perRun, perTaskDag, perTaskRun } = ownLimits(version, c.task_id);
     const checks: { room: number }[] = [];
     if (perRun !== null) {
       let r = this.#runs.get(Number(c.dag_run_id));

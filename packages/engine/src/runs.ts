@@ -318,23 +318,25 @@ export async function advanceRun(
     // where nothing could have been picked instead (see queueJustScheduledStatement).
     const poolList = pools && [...pools];
     const reads = queueingReadsSql(run.dag_id, poolList);
+    const rider = opts.rider?.sent === false ? opts.rider : undefined;
+    const pool = poolList?.length === 1 ? poolList[0]! : undefined;
     const direct =
-      scheduling && poolList?.length === 1 && opts.rider && !opts.rider.sent
-        ? queueJustScheduled(version, run.dag_id, poolList[0]!, scheduled, actor, now)
+      scheduling && rider && pool !== undefined && scheduled.length > 0
+        ? queueJustScheduledStatement(version, run.dag_id, pool, scheduled, actor, now)
         : null;
     const results = await pipeline(tx, [
       ...(scheduling ? [scheduling.sql] : []),
       ...reads,
-      ...(direct && opts.rider ? [direct.sql, opts.rider.build()] : []),
+      ...(direct && rider ? [direct.sql, rider.build()] : []),
     ]);
     const first = scheduling ? 1 : 0;
     if (scheduling) result.changes.push(...scheduling.parse(results[0]));
     let queued: StateChange[] = [];
-    if (direct && opts.rider) {
-      opts.rider.sent = true;
-      opts.rider.result = results[first + reads.length + 1];
+    if (direct && rider) {
+      rider.sent = true;
+      rider.result = results[first + reads.length + 1];
       queued = direct.parse(results[first + reads.length]);
-      if (queued.length > 0) opts.served?.add(poolList![0]!);
+      if (queued.length > 0 && pool !== undefined) opts.served?.add(pool);
     }
     // Not queued that way: picked from the reads as usual (a claim already sent counts what
     // this queues as unseen, for the worker to announce).
@@ -375,33 +377,6 @@ export async function advanceRun(
     );
   }
   return result;
-}
-
-/**
- * The statement queueing task instances just scheduled into `pool` in the scheduling's round
- * trip (queueJustScheduledStatement), or null when one of them has a per-run or per-task limit,
- * which only the usual picking checks.
- */
-function queueJustScheduled(
-  version: LoadedVersion,
-  dagId: string,
-  pool: string,
-  tis: readonly { id: number; taskId: string }[],
-  actor: string,
-  now: Date,
-): Statement<StateChange[]> | null {
-  if (tis.length === 0 || version.spec.maxActiveTasksPerRun != null) return null;
-  for (const ti of tis) {
-    const task = version.tasks.get(ti.taskId);
-    if (!task || task.maxActiveTisPerDag != null || task.maxActiveTisPerDagrun != null) return null;
-  }
-  return queueJustScheduledStatement(
-    dagId,
-    pool,
-    tis.map((t) => t.id),
-    actor,
-    now,
-  );
 }
 
 /**
