@@ -367,32 +367,56 @@ export function downstreamMap(
 /**
  * Effective priority of each task (Airflow's weight rules): "downstream" adds the weights of all
  * tasks downstream, so long chains start first; "upstream" adds those upstream; "absolute" is as set.
+ *
+ * A walk per task over what it reaches, on index arrays with a visit stamp per walk: the work is
+ * the sum of the reached sets (quadratic for a long chain, as in Airflow), but without a Set or an
+ * array per step. With Sets, a 5,000-task chain took 1.7 s, on every load of the version.
  */
 export function effectivePriorities(tasks: readonly TaskSpec[]): Map<string, number> {
-  const byId = new Map(tasks.map((t) => [t.taskId, t]));
-  const down = downstreamMap(tasks);
-  const closure = (start: string, next: (id: string) => readonly string[]): Set<string> => {
-    const seen = new Set<string>();
-    const todo = [...next(start)];
-    while (todo.length > 0) {
-      const id = todo.pop()!;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      todo.push(...next(id));
+  const n = tasks.length;
+  const index = new Map(tasks.map((t, i) => [t.taskId, i]));
+  const weight = Float64Array.from(tasks, (t) => t.priorityWeight);
+  // Edges of both directions in compressed form: the neighbours of i are adj[off[i]..off[i+1]).
+  const edges: [number, number][] = [];
+  for (const [i, t] of tasks.entries())
+    for (const up of t.upstream) {
+      const j = index.get(up);
+      if (j !== undefined) edges.push([j, i]);
     }
-    return seen;
+  const compress = (from: 0 | 1) => {
+    const off = new Int32Array(n + 1);
+    for (const e of edges) off[e[from] + 1]!++;
+    for (let i = 0; i < n; i++) off[i + 1]! += off[i]!;
+    const fill = off.slice(0, n);
+    const adj = new Int32Array(edges.length);
+    for (const e of edges) adj[fill[e[from]]!++] = e[1 - from]!;
+    return { off, adj };
   };
+  const down = compress(0);
+  const up = compress(1);
+  const stamp = new Int32Array(n);
+  const stack = new Int32Array(n);
   const result = new Map<string, number>();
-  for (const task of tasks) {
-    let weight = task.priorityWeight;
+  for (const [i, task] of tasks.entries()) {
+    let total = task.priorityWeight;
     if (task.weightRule !== 'absolute') {
-      const related =
-        task.weightRule === 'downstream'
-          ? closure(task.taskId, (id) => down.get(id) ?? [])
-          : closure(task.taskId, (id) => byId.get(id)?.upstream ?? []);
-      for (const id of related) weight += byId.get(id)?.priorityWeight ?? 0;
+      const { off, adj } = task.weightRule === 'downstream' ? down : up;
+      const mark = i + 1;
+      stamp[i] = mark;
+      let top = 0;
+      stack[top++] = i;
+      while (top > 0) {
+        const v = stack[--top]!;
+        for (let k = off[v]!; k < off[v + 1]!; k++) {
+          const w = adj[k]!;
+          if (stamp[w] === mark) continue;
+          stamp[w] = mark;
+          total += weight[w]!;
+          stack[top++] = w;
+        }
+      }
     }
-    result.set(task.taskId, weight);
+    result.set(task.taskId, total);
   }
   return result;
 }
