@@ -431,14 +431,18 @@ async function decideAndApply(
     const mine = <T extends { taskId: string }>(list: T[]) =>
       list.filter((d) => only.has(d.taskId));
     const schedule = mine(decisions.schedule);
+    const waiting = mine(decisions.waiting);
+    // Only these tasks' inputs changed: with no skip or failure to propagate, their decisions are
+    // the run's. A task still waiting for another upstream task is one of them: deciding the
+    // whole run for it made each hand-off cost as much as the run is large (a 5,000-task DAG of
+    // joins: 477 task instances per second).
     const simple =
-      schedule.length > 0 &&
+      schedule.length + waiting.length > 0 &&
       mine(decisions.skip).length === 0 &&
       mine(decisions.upstreamFailed).length === 0 &&
-      mine(decisions.expand).length === 0 &&
-      mine(decisions.waiting).length === 0;
+      mine(decisions.expand).length === 0;
     if (simple) {
-      decisions = { ...noDecisions(), schedule };
+      decisions = { ...noDecisions(), schedule, waiting };
     } else {
       tis = await readAll();
       decisions = await decide(tis);

@@ -11,8 +11,9 @@ export default dag({ id: 'wide', team: 'data-eng', schedule: null }, (d) => {
 });
 `;
 
-// Decisions after a success look only at the finished tasks' downstream tasks; a skip cascade, a
-// join that waits, and a run whose last try finds its downstream already done take the whole run.
+// Decisions after a success look only at the finished tasks' downstream tasks, also when one of
+// them waits for another upstream task (m after x); a skip cascade and a run whose last try finds
+// its downstream already done take the whole run.
 const RULES_DAG = `
 import { dag } from '@updraft/sdk';
 export default dag({ id: 'rules', team: 'data-eng', schedule: null }, (d) => {
@@ -27,6 +28,9 @@ export default dag({ id: 'rules', team: 'data-eng', schedule: null }, (d) => {
   slow.then(j);
   const k = d.fn('k', () => 'k');
   j.then(k);
+  const m = d.fn('m', () => 'm');
+  x.then(m);
+  slow.then(m);
 });
 `;
 
@@ -60,6 +64,7 @@ describe.each(TEST_DATABASE_KINDS)('decisions after a batch, without a scheduler
       slow: 'success',
       j: 'success',
       k: 'success',
+      m: 'success',
     });
     expect(run.state).toBe('success');
     // j ran as soon as x succeeded, not after slow.
@@ -69,6 +74,14 @@ describe.each(TEST_DATABASE_KINDS)('decisions after a batch, without a scheduler
         < (select end_date from task_instances where run_id = ${runId} and task_id = 'slow') as early`),
     );
     expect(order!.early).toBe(true);
+    // m waited for slow (all_success), and was scheduled once it succeeded.
+    const [events] = rowsOf<{ waited: boolean; scheduled: number }>(
+      await h.resources.database.db.execute(sql`select
+        (select min(at) from events where run_id = ${runId} and task_id = 'm' and to_state = 'scheduled')
+          >= (select max(at) from events where run_id = ${runId} and task_id = 'slow' and to_state = 'success') as waited,
+        (select count(*)::int from events where run_id = ${runId} and task_id = 'm' and to_state = 'scheduled') as scheduled`),
+    );
+    expect(events).toEqual({ waited: true, scheduled: 1 });
   });
 });
 
