@@ -13,7 +13,11 @@ export interface LoadedVersion {
   sourceHash: string;
   spec: DagSpec;
   tasks: Map<string, TaskSpec>;
-  priorities: Map<string, number>;
+  /**
+   * Each task's effective priority (weight rules), computed on first use: only creating task
+   * instances needs it, and on a DAG of thousands of tasks it costs a good part of a second.
+   */
+  readonly priorities: Map<string, number>;
 }
 
 export class VersionCache {
@@ -43,6 +47,7 @@ export class VersionCache {
       .from(schema.dagVersions)
       .where(eq(schema.dagVersions.id, versionId));
     if (!row) throw new Error(`DAG version ${versionId} does not exist`);
+    let priorities: Map<string, number> | undefined;
     const loaded: LoadedVersion = {
       id: row.id,
       dagId: row.dagId,
@@ -50,7 +55,10 @@ export class VersionCache {
       sourceHash: row.sourceHash,
       spec: row.spec,
       tasks: new Map(row.spec.tasks.map((t) => [t.taskId, t])),
-      priorities: effectivePriorities(row.spec.tasks),
+      get priorities() {
+        priorities ??= effectivePriorities(row.spec.tasks);
+        return priorities;
+      },
     };
     if (this.#entries.size >= this.#max) {
       const oldest = this.#entries.keys().next().value;
