@@ -47,6 +47,6 @@ it('runs every workload at tiny sizes and prints well-formed figures', async () 
     expect(f.value as number, `${f.workload} ${f.metric}`).toBeGreaterThan(0);
   }
   const workloads = new Set(figures.map((f) => String(f.workload).split(' ')[0]));
-  expect([...workloads].sort()).toEqual(['W1', 'W2', 'W3', 'W4', 'W5', 'W6']);
+  expect([...workloads].sort()).toEqual(['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7']);
   expect(stdout).toContain('| workload | metric | value | unit | params |');
 });

@@ -60,6 +60,29 @@ export default dag({ id: '${id}', team: '${team}', schedule: null, maxActiveRuns
 `;
 }
 
+/**
+ * A large DAG of joins: layers of `width` no-op tasks, each task downstream of `fanIn` tasks of the
+ * layer before (chosen by a fixed pseudo-random sequence, so every run builds the same DAG).
+ */
+export function layeredDag(id: string, tasks: number, width: number, fanIn: number): string {
+  return `import { dag } from '@updraft/sdk';
+export default dag({ id: '${id}', team: '${TEAM}', schedule: null, maxActiveTasks: 64 }, (d) => {
+  let seed = 1;
+  const next = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+  let before: ReturnType<typeof d.fn>[] = [];
+  for (let layer = 0; layer * ${width} < ${tasks}; layer++) {
+    const current: ReturnType<typeof d.fn>[] = [];
+    for (let i = 0; i < ${width} && layer * ${width} + i < ${tasks}; i++) {
+      const t = d.fn(\`l\${layer}_\${i}\`, () => undefined);
+      for (let k = 0; k < ${fanIn} && before.length > 0; k++) before[Math.floor(next() * before.length)]!.then(t);
+      current.push(t);
+    }
+    before = current;
+  }
+});
+`;
+}
+
 /** A one-task DAG on a one-minute schedule. */
 export function scheduledDag(id: string): string {
   return `import { dag } from '@updraft/sdk';

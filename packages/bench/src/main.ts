@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { apiWorkload } from './api.ts';
 import { chainWorkload, handoffWorkload } from './chain.ts';
 import { dagFilesWorkload } from './dagfiles.ts';
+import { largeDagWorkload } from './largedag.ts';
 import { memoryWorkload } from './memory.ts';
 import { Reporter } from './report.ts';
 import { schedulerWorkload } from './scheduler.ts';
@@ -22,6 +23,7 @@ export const WORKLOADS: Record<string, (report: Reporter, sizes: Sizes) => Promi
   dagfiles: dagFilesWorkload,
   api: apiWorkload,
   memory: memoryWorkload,
+  largedag: largeDagWorkload,
 };
 
 export async function main(argv: string[]): Promise<number> {

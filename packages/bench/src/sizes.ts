@@ -16,6 +16,9 @@ export interface Sizes {
   schedulerPasses: number;
   /** W4, DAG file loading on its own (`--only dagfiles`) */
   dagFiles: number;
+  /** W7: tasks of the large DAG, tasks per layer */
+  largeDagTasks: number;
+  largeDagWidth: number;
   /** W5 */
   apiRuns: number;
   apiTasksPerRun: number;
@@ -42,6 +45,8 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
     historyTaskInstances: 1_000_000,
     schedulerPasses: 20,
     dagFiles: 1000,
+    largeDagTasks: 5000,
+    largeDagWidth: 250,
     apiRuns: 100_000,
     apiTasksPerRun: 5,
     apiSeconds: 10,
@@ -64,6 +69,8 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
     historyTaskInstances: 100_000,
     schedulerPasses: 6,
     dagFiles: 1000,
+    largeDagTasks: 2000,
+    largeDagWidth: 100,
     apiRuns: 10_000,
     apiTasksPerRun: 5,
     apiSeconds: 3,
@@ -83,6 +90,8 @@ export const SIZES: Record<Sizes['name'], Sizes> = {
     historyTaskInstances: 2_000,
     schedulerPasses: 3,
     dagFiles: 10,
+    largeDagTasks: 100,
+    largeDagWidth: 25,
     apiRuns: 200,
     apiTasksPerRun: 2,
     apiSeconds: 1,
