@@ -73,12 +73,20 @@ export function queueingReadsSql(dagId: string, pools: readonly string[] | undef
 }
 
 /**
+ * The locks of queueingReadsSql without its reads, in the same order: what
+ * queueJustScheduledStatement needs ahead of it, when picking is likely not needed.
+ */
+export function queueingLocksSql(dagId: string, pool: string): SQL[] {
+  return [lockDagSql(dagId), lockPoolSql(pool)];
+}
+
+/**
  * Queues the task instances a decision has just scheduled into one pool, in the round trip that
  * scheduled them (a chain's hand-off: no second round trip to pick them), but only where picking
  * could not have chosen otherwise: nothing else of a running run waits in the pool, the pool has
  * slots for all of them and their DAG has room for all of them. Otherwise it queues none, and the
- * caller picks from the reads as usual. To run behind queueingReadsSql(dagId, [pool]) (under the
- * DAG's and the pool's locks). Null when one of them has a per-run or per-task limit, which only
+ * caller picks as usual. To run behind queueingLocksSql(dagId, pool) or queueingReadsSql(dagId,
+ * [pool]) (under the DAG's and the pool's locks). Null when one of them has a per-run or per-task limit, which only
  * picking checks.
  */
 export function queueJustScheduledStatement(

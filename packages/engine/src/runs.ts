@@ -21,6 +21,7 @@ import { expandMappedTasks } from './mapping.ts';
 import { loadPreviousRunStates } from './past.ts';
 import {
   type QueueOptions,
+  queueingLocksSql,
   queueingReadsSql,
   queueJustScheduledStatement,
   queueScheduledInPools,
@@ -313,17 +314,21 @@ export async function advanceRun(
     if (!expanded.ended || pass > version.spec.tasks.length) break;
   }
   if (scheduledAny) {
-    // One round trip: the scheduling, then the DAG's and the pools' locks and reads, and on a
-    // worker's hand-off the queueing of what was just scheduled with the claim riding behind it,
-    // where nothing could have been picked instead (see queueJustScheduledStatement).
+    // One round trip: the scheduling, then the DAG's and the pools' locks and reads. On a
+    // worker's hand-off, the locks only, then the queueing of what was just scheduled with the
+    // claim riding behind it, where nothing could have been picked instead (see
+    // queueJustScheduledStatement); only if it queues nothing does picking read.
     const poolList = pools && [...pools];
-    const reads = queueingReadsSql(run.dag_id, poolList);
     const rider = opts.rider?.sent === false ? opts.rider : undefined;
     const pool = poolList?.length === 1 ? poolList[0]! : undefined;
     const direct =
       scheduling && rider && pool !== undefined && scheduled.length > 0
         ? queueJustScheduledStatement(version, run.dag_id, pool, scheduled, actor, now)
         : null;
+    const reads =
+      direct && pool !== undefined
+        ? queueingLocksSql(run.dag_id, pool)
+        : queueingReadsSql(run.dag_id, poolList);
     const results = await pipeline(tx, [
       ...(scheduling ? [scheduling.sql] : []),
       ...reads,
@@ -338,8 +343,9 @@ export async function advanceRun(
       queued = direct.parse(results[first + reads.length]);
       if (queued.length > 0 && pool !== undefined) opts.served?.add(pool);
     }
-    // Not queued that way: picked from the reads as usual (a claim already sent counts what
-    // this queues as unseen, for the worker to announce).
+    // Not queued that way: picked as usual, from the reads (read now, under the same locks, if
+    // only the locks were sent). A claim already sent counts what this queues as unseen, for the
+    // worker to announce.
     if (queued.length === 0) {
       queued = await queueScheduled(tx, run.dag_id, actor, now, {
         notify: opts.notifyQueued ?? true,
@@ -347,7 +353,7 @@ export async function advanceRun(
         ...(poolList && { pools: poolList }),
         ...(opts.served && { served: opts.served }),
         ...(opts.rider && { rider: opts.rider }),
-        reads: results.slice(first, first + reads.length),
+        ...(!direct && { reads: results.slice(first, first + reads.length) }),
       });
     }
     result.changes.push(...queued);
