@@ -18,8 +18,8 @@ export async function loadPreviousRunStates(
   pending: ReadonlySet<string>,
 ): Promise<PreviousRunStates | null | undefined> {
   const relevant = new Set<string>();
-  for (const task of tasks) {
-    if (!pending.has(task.taskId) || !(task.dependsOnPast || task.waitForDownstream)) continue;
+  for (const task of flaggedTasks(tasks)) {
+    if (!pending.has(task.taskId)) continue;
     relevant.add(task.taskId);
     if (task.waitForDownstream) {
       for (const t of tasks) if (t.upstream.includes(task.taskId)) relevant.add(t.taskId);
@@ -47,4 +47,16 @@ export async function loadPreviousRunStates(
     states.set(row.task_id, list);
   }
   return { runId: previous.run_id, states };
+}
+
+/** A task list's tasks with either flag (usually none), once per list: versions are immutable. */
+const flagged = new WeakMap<readonly TaskSpec[], TaskSpec[]>();
+
+function flaggedTasks(tasks: readonly TaskSpec[]): TaskSpec[] {
+  let list = flagged.get(tasks);
+  if (!list) {
+    list = tasks.filter((t) => t.dependsOnPast || t.waitForDownstream);
+    flagged.set(tasks, list);
+  }
+  return list;
 }
