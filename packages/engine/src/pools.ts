@@ -73,11 +73,15 @@ export function queueingReadsSql(dagId: string, pools: readonly string[] | undef
 }
 
 /**
- * The locks of queueingReadsSql without its reads, in the same order: what
- * queueJustScheduledStatement needs ahead of it, when picking is likely not needed.
+ * The locks of queueingReadsSql without its reads, in the same order (PostgreSQL evaluates a
+ * select list left to right): what queueJustScheduledStatement needs ahead of it, when picking
+ * is likely not needed.
  */
 export function queueingLocksSql(dagId: string, pool: string): SQL[] {
-  return [lockDagSql(dagId), lockPoolSql(pool)];
+  return [
+    sql`select pg_advisory_xact_lock(hashtext(${dagKey(dagId)})),
+      pg_advisory_xact_lock(hashtext(${poolKey(pool)}))`,
+  ];
 }
 
 /**
