@@ -51,6 +51,11 @@ describe('Dockerfiles', () => {
       /CMD must run/,
     ],
     [
+      'leaves glibc its default arenas',
+      (s) => s.replace(/^ENV MALLOC_ARENA_MAX=.*$/m, ''),
+      /MALLOC_ARENA_MAX/,
+    ],
+    [
       'invalid instruction',
       (s) => s.replace('EXPOSE 8081', 'EXPOSE health'),
       /Invalid containerPort/,

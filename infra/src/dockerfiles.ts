@@ -78,6 +78,8 @@ export function lintDockerfile(text: string, app: AppName): string[] {
   const port = app === 'api' ? API_PORT : HEALTH_PORT;
   if (!runtime.some((i) => i.keyword === 'EXPOSE' && i.args === String(port)))
     problems.push(`runtime stage must EXPOSE ${port}`);
+  if (!runtime.some((i) => i.keyword === 'ENV' && /^MALLOC_ARENA_MAX=[1-9]\d*$/.test(i.args)))
+    problems.push('runtime stage must set MALLOC_ARENA_MAX (glibc arenas per process)');
   if (runtime.some((i) => i.keyword === 'RUN' && /\b(apt-get|npm|pnpm) install\b/.test(i.args))) {
     problems.push('the runtime stage must not install anything');
   }
