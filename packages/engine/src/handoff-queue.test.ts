@@ -3,12 +3,13 @@
  * only where picking could not have chosen otherwise (runs.ts, queueJustScheduledStatement).
  * Here it must not: more important work of another DAG waits in the pool, the next task needs
  * more slots than the finished one freed, the DAG has room for fewer than were scheduled, or it
- * was paused. Tasks wait on gates, so each situation is set up exactly before the hand-off.
+ * was paused. Tasks wait on gates, so each situation is set up exactly before the hand-off. Its
+ * DAG and pool locks, taken in one statement, keep picking's order (DAG first).
  */
-import { schema } from '@updraft/db';
-import { asc, inArray } from 'drizzle-orm';
+import { rowsOf, schema } from '@updraft/db';
+import { asc, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setPool } from './pools.ts';
+import { queueingLocksSql, setPool } from './pools.ts';
 import { createEngineHarness, type EngineHarness, waitFor } from './testing.ts';
 
 const GATES = `
@@ -196,5 +197,44 @@ describe('queueing at the hand-off (postgres)', () => {
     expect((await statesOf([chain.runId])).get('relay_chain.b')).toBe('scheduled');
     await h.ops.setPaused('relay_chain', false, 'test');
     expect((await h.finishedRun(chain.runId)).state).toBe('success');
+  });
+
+  it("takes the DAG's lock before the pool's, as picking does, although in one statement", async () => {
+    const { db } = h.resources.database;
+    // The keys as pools.ts writes them.
+    const dagKey = 'updraft:dag:lock_order';
+    const poolKey = 'updraft:pool:lock_order';
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let holding = () => {};
+    const held = new Promise<void>((resolve) => (holding = resolve));
+    // Another transaction holds the pool's lock.
+    const holder = db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${poolKey}))`);
+      holding();
+      await released;
+    });
+    await held;
+    const waiter = db.transaction(async (tx) => {
+      for (const statement of queueingLocksSql('lock_order', 'lock_order'))
+        await tx.execute(statement);
+    });
+    // pg_locks splits an advisory lock's 64-bit key into classid (high half) and objid.
+    const isLock = (alias: 'd' | 'p', key: string) =>
+      sql`${sql.raw(alias)}.locktype = 'advisory' and ((${sql.raw(alias)}.classid::bigint << 32)
+        | ${sql.raw(alias)}.objid::bigint) = hashtext(${key})::bigint`;
+    // While it waits for the pool's lock, the waiter already holds the DAG's.
+    const waiting = await waitFor(
+      async () =>
+        rowsOf<{ dag_held: boolean }>(
+          await db.execute(sql`select exists (select 1 from pg_locks d
+              where d.pid = p.pid and d.granted and ${isLock('d', dagKey)}) as dag_held
+            from pg_locks p where not p.granted and ${isLock('p', poolKey)}`),
+        )[0] ?? null,
+      { what: 'the waiter to wait for the pool lock' },
+    );
+    expect(waiting.dag_held).toBe(true);
+    release();
+    await Promise.all([holder, waiter]);
   });
 });

@@ -73,14 +73,14 @@ export function queueingReadsSql(dagId: string, pools: readonly string[] | undef
 }
 
 /**
- * The locks of queueingReadsSql without its reads, in the same order (PostgreSQL evaluates a
- * select list left to right): what queueJustScheduledStatement needs ahead of it, when picking
- * is likely not needed.
+ * The locks of queueingReadsSql without its reads, in one statement and in the same order: the
+ * pool's lock is taken for the row the DAG's lock produced, so always after it. What
+ * queueJustScheduledStatement needs ahead of it, when picking is likely not needed.
  */
 export function queueingLocksSql(dagId: string, pool: string): SQL[] {
   return [
-    sql`select pg_advisory_xact_lock(hashtext(${dagKey(dagId)})),
-      pg_advisory_xact_lock(hashtext(${poolKey(pool)}))`,
+    sql`with dag as materialized (select pg_advisory_xact_lock(hashtext(${dagKey(dagId)})))
+      select pg_advisory_xact_lock(hashtext(${poolKey(pool)})) from dag`,
   ];
 }
 
