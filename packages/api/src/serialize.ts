@@ -1,14 +1,65 @@
 /** JSON shapes of the API, Airflow-style snake_case. Only these fields ever leave the server. */
 import { describeSchedule, parseSchedule } from '@updraft/core/schedule';
 import type { schema } from '@updraft/db';
+import { getTableColumns, sql } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
+
+/**
+ * A row whose timestamps may still be PostgreSQL's text, as the busiest listings read them
+ * (listingRows).
+ */
+type TextTimestamps<T> = {
+  [K in keyof T]: T[K] extends Date
+    ? Date | string
+    : T[K] extends Date | null
+      ? Date | string | null
+      : T[K];
+};
 
 type Dag = typeof schema.dags.$inferSelect;
-type Run = typeof schema.dagRuns.$inferSelect;
-type TaskInstance = typeof schema.taskInstances.$inferSelect;
+type Run = TextTimestamps<typeof schema.dagRuns.$inferSelect>;
+type TaskInstance = TextTimestamps<typeof schema.taskInstances.$inferSelect>;
 type ImportError = typeof schema.importErrors.$inferSelect;
 type Event = typeof schema.events.$inferSelect;
 
-const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+/** A timestamptz as PostgreSQL writes it in UTC with DateStyle ISO: 2026-11-24 17:18:20.123456+00. */
+const PG_UTC_TIMESTAMP = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?\+00$/;
+
+/**
+ * ISO 8601 in UTC with milliseconds, as Date.toISOString writes it. PostgreSQL's text in UTC is
+ * rewritten (microseconds cut to milliseconds, as a Date parsed from it holds them); any other
+ * text (another session time zone or DateStyle) is parsed as Drizzle parses it.
+ */
+export function iso(d: Date | string | null | undefined): string | null {
+  if (d == null) return null;
+  if (typeof d !== 'string') return d.toISOString();
+  const m = PG_UTC_TIMESTAMP.exec(d);
+  if (!m) return new Date(d).toISOString();
+  return `${m[1]}T${m[2]}.${(m[3] ?? '').padEnd(3, '0').slice(0, 3)}Z`;
+}
+
+/**
+ * Reading a table's rows for the busiest listings without Drizzle's result mapping, which checked
+ * each field of each row against its column classes and parsed every timestamp into a Date that
+ * iso then formatted back: together most of the CPU of listing 100 runs (bench W5). `columns`
+ * selects every column under its property name; `decode` applies the columns' own decoding to
+ * the rest of the row, leaving timestamps as PostgreSQL's text for iso.
+ */
+export function listingRows<T extends PgTable>(table: T) {
+  const columns = Object.entries(getTableColumns(table));
+  const decoded = columns.filter(([, column]) => column.columnType !== 'PgTimestamp');
+  return {
+    columns: sql.raw(columns.map(([key, column]) => `"${column.name}" as "${key}"`).join(', ')),
+    decode(rows: Record<string, unknown>[]): TextTimestamps<T['$inferSelect']>[] {
+      for (const row of rows)
+        for (const [key, column] of decoded) {
+          const value = row[key];
+          if (value !== null && value !== undefined) row[key] = column.mapFromDriverValue(value);
+        }
+      return rows as TextTimestamps<T['$inferSelect']>[];
+    },
+  };
+}
 
 export function dagJson(d: Dag) {
   let schedule_description: string;
