@@ -433,7 +433,7 @@ async function decideAndApply(
   let tis = prefetched ?? (await readAll());
   let decisions = await decide(tis);
   if (only) {
-    // Only the listed tasks count, and only their scheduling; the rest of the run was not read.
+    // Only the listed tasks count (their scheduling and waiting); the rest of the run was not read.
     const mine = <T extends { taskId: string }>(list: T[]) =>
       list.filter((d) => only.has(d.taskId));
     const schedule = mine(decisions.schedule);
