@@ -39,11 +39,11 @@ export function iso(d: Date | string | null | undefined): string | null {
 }
 
 /**
- * Reading a table's rows for the busiest listings without Drizzle's result mapping, which checked
- * each field of each row against its column classes and parsed every timestamp into a Date that
- * iso then formatted back: together most of the CPU of listing 100 runs (bench W5). `columns`
- * selects every column under its property name; `decode` applies the columns' own decoding to
- * the rest of the row, leaving timestamps as PostgreSQL's text for iso.
+ * A table's rows for the busiest listings, read without Drizzle's result mapping. That mapping
+ * checked each field of each row against the column classes, and parsed every timestamp into a
+ * Date that iso then formatted back: together most of the CPU of listing 100 runs (bench W5).
+ * `columns` selects every column under its property name; `decode` applies each column's own
+ * decoding, except to timestamps, which stay PostgreSQL's text for iso.
  */
 export function listingRows<T extends PgTable>(table: T) {
   const columns = Object.entries(getTableColumns(table));

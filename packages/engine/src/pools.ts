@@ -90,8 +90,8 @@ export function queueingLocksSql(dagId: string, pool: string): SQL[] {
  * could not have chosen otherwise: nothing else of a running run waits in the pool, the pool has
  * slots for all of them and their DAG has room for all of them. Otherwise it queues none, and the
  * caller picks as usual. To run behind queueingLocksSql(dagId, pool) or queueingReadsSql(dagId,
- * [pool]) (under the DAG's and the pool's locks). Null when one of them has a per-run or per-task limit, which only
- * picking checks.
+ * [pool]), under the DAG's and the pool's locks. Null when one of them has a per-run or per-task
+ * limit, which only picking checks.
  */
 export function queueJustScheduledStatement(
   version: LoadedVersion,
