@@ -4,7 +4,12 @@
  * shows. Real databases; 30 runs of one DAG, a cap of 10.
  */
 import { schema } from '@updraft/db';
-import { createTestDatabase, TEST_DATABASE_KINDS, type TestDatabase } from '@updraft/db/testing';
+import {
+  createTestDatabase,
+  insertBareDag,
+  TEST_DATABASE_KINDS,
+  type TestDatabase,
+} from '@updraft/db/testing';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pageTotal } from './paging.ts';
@@ -26,28 +31,10 @@ describe.each(TEST_DATABASE_KINDS)('pageTotal (%s)', (kind) => {
   beforeAll(async () => {
     t = await createTestDatabase(kind);
     const { db } = t.handle;
-    await db.insert(schema.teams).values({ id: 't', name: 'T', namespace: 'ns-t' });
-    await db.insert(schema.dags).values({
-      dagId: 'paged',
-      teamId: 't',
-      fileloc: 'paged.ts',
-      maxActiveRuns: 1,
-      maxActiveTasks: 1,
-    });
-    const [version] = await db
-      .insert(schema.dagVersions)
-      .values({
-        dagId: 'paged',
-        versionNumber: 1,
-        contentHash: 'h',
-        sourceHash: 'h',
-        fileloc: 'paged.ts',
-        spec: {} as never,
-      })
-      .returning({ id: schema.dagVersions.id });
+    const versionId = await insertBareDag(db, 'paged');
     await db.execute(sql`insert into dag_runs (dag_id, run_id, dag_version_id, run_type, state,
         logical_date, data_interval_start, data_interval_end, triggered_by)
-      select 'paged', 'r' || g, ${version!.id}, 'manual', 'success', now(), now(), now(), 'test'
+      select 'paged', 'r' || g, ${versionId}, 'manual', 'success', now(), now(), now(), 'test'
       from generate_series(1, 30) g`);
     await db.execute(sql`analyze dag_runs`);
   }, 60_000);

@@ -3,7 +3,12 @@
  * rewritten by iso: what a client receives must not change. Real databases, both drivers.
  */
 import { rowsOf, schema } from '@updraft/db';
-import { createTestDatabase, TEST_DATABASE_KINDS, type TestDatabase } from '@updraft/db/testing';
+import {
+  createTestDatabase,
+  insertBareDag,
+  TEST_DATABASE_KINDS,
+  type TestDatabase,
+} from '@updraft/db/testing';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iso, listingRows, runJson, taskInstanceJson } from './serialize.ts';
@@ -41,29 +46,11 @@ describe.each(TEST_DATABASE_KINDS)('listings with text timestamps (%s)', (kind) 
   beforeAll(async () => {
     t = await createTestDatabase(kind);
     const { db } = t.handle;
-    await db.insert(schema.teams).values({ id: 't', name: 'T', namespace: 'ns-t' });
-    await db.insert(schema.dags).values({
-      dagId: 'times',
-      teamId: 't',
-      fileloc: 'times.ts',
-      maxActiveRuns: 1,
-      maxActiveTasks: 1,
-    });
-    const [version] = await db
-      .insert(schema.dagVersions)
-      .values({
-        dagId: 'times',
-        versionNumber: 1,
-        contentHash: 'h',
-        sourceHash: 'h',
-        fileloc: 'times.ts',
-        spec: {} as never,
-      })
-      .returning({ id: schema.dagVersions.id });
+    const versionId = await insertBareDag(db, 'times');
     // Microseconds, whole seconds and a missing end.
     await db.execute(sql`insert into dag_runs (dag_id, run_id, dag_version_id, run_type, state,
         logical_date, data_interval_start, data_interval_end, triggered_by, queued_at, start_date)
-      values ('times', 'r1', ${version!.id}, 'manual', 'running', '2026-11-24 17:18:20.123987+00',
+      values ('times', 'r1', ${versionId}, 'manual', 'running', '2026-11-24 17:18:20.123987+00',
         '2026-11-24 17:00:00+00', '2026-11-24 18:00:00.5+00', 'test', now(), clock_timestamp())`);
     await db.execute(sql`insert into task_instances (dag_run_id, dag_id, run_id, task_id, operator,
         queued_at, start_date, end_date, heartbeat_at)

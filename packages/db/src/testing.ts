@@ -7,7 +7,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DatabaseHandle, MIGRATIONS_FOLDER, migrateDatabase, openDatabase } from './index.ts';
+import {
+  type Database,
+  type DatabaseHandle,
+  MIGRATIONS_FOLDER,
+  migrateDatabase,
+  openDatabase,
+} from './index.ts';
+import * as schema from './schema/index.ts';
 
 export type TestDatabaseKind = 'postgres' | 'pglite';
 
@@ -140,6 +147,36 @@ export async function createTestDatabase(
       }
     },
   };
+}
+
+/**
+ * A team, a DAG and one version of it, as rows only (no DAG file, an empty spec): for tests of
+ * queries that need runs to hang off a DAG. Returns the version's id.
+ */
+export async function insertBareDag(db: Database, dagId: string): Promise<number> {
+  await db
+    .insert(schema.teams)
+    .values({ id: 't', name: 'T', namespace: 'ns-t' })
+    .onConflictDoNothing();
+  await db.insert(schema.dags).values({
+    dagId,
+    teamId: 't',
+    fileloc: `${dagId}.ts`,
+    maxActiveRuns: 1,
+    maxActiveTasks: 1,
+  });
+  const [version] = await db
+    .insert(schema.dagVersions)
+    .values({
+      dagId,
+      versionNumber: 1,
+      contentHash: 'h',
+      sourceHash: 'h',
+      fileloc: `${dagId}.ts`,
+      spec: {} as never,
+    })
+    .returning({ id: schema.dagVersions.id });
+  return version!.id;
 }
 
 /**
