@@ -18,7 +18,7 @@ import { CHANNELS } from './resources.ts';
 import {
   intArray,
   type StateChange,
-  type Statement,
+  type TaskTransitionOptions,
   transitionTasksStatement,
 } from './transitions.ts';
 import { type LoadedVersion, VersionCache } from './versions.ts';
@@ -74,8 +74,8 @@ export function queueingReadsSql(dagId: string, pools: readonly string[] | undef
 
 /**
  * The locks of queueingReadsSql without its reads, in one statement and in the same order: the
- * pool's lock is taken for the row the DAG's lock produced, so always after it. What
- * queueJustScheduledStatement needs ahead of it, when picking is likely not needed.
+ * pool's lock is taken for the row the DAG's lock produced, so always after it. What queueAtOnce
+ * needs ahead of it, when picking is likely not needed.
  */
 export function queueingLocksSql(dagId: string, pool: string): SQL[] {
   return [
@@ -85,36 +85,35 @@ export function queueingLocksSql(dagId: string, pool: string): SQL[] {
 }
 
 /**
- * Queues the task instances a decision has just scheduled into one pool, in the round trip that
- * scheduled them (a chain's hand-off: no second round trip to pick them), but only where picking
- * could not have chosen otherwise: nothing else of a running run waits in the pool, the pool has
- * slots for all of them and their DAG has room for all of them. Otherwise it queues none, and the
- * caller picks as usual. To run behind queueingLocksSql(dagId, pool) or queueingReadsSql(dagId,
- * [pool]), under the DAG's and the pool's locks. Null when one of them has a per-run or per-task
- * limit, which only picking checks.
+ * Queueing at once, for the task instances a decision schedules into one pool (a chain's
+ * hand-off): the `instead` of their scheduling (transitions.ts), so they go straight to queued in
+ * the statement that would have scheduled them, with no second round trip to pick them and no
+ * second update. Only where picking could not have chosen otherwise: nothing else of a running
+ * run waits in the pool, the pool has slots for all of them and their DAG has room for all of
+ * them. Otherwise they are scheduled, and the caller picks as usual. To run behind
+ * queueingLocksSql(dagId, pool) or queueingReadsSql(dagId, [pool]), under the DAG's and the
+ * pool's locks. Null when one of them has a per-run or per-task limit, which only picking checks.
  */
-export function queueJustScheduledStatement(
+export function queueAtOnce(
   version: LoadedVersion,
   dagId: string,
   pool: string,
   tis: readonly { id: number; taskId: string }[],
-  actor: string,
   now: Date,
-): Statement<StateChange[]> | null {
-  if (tis.some((t) => hasOwnLimits(version, t.taskId))) return null;
+): NonNullable<TaskTransitionOptions['instead']> | null {
+  if (tis.length === 0 || tis.some((t) => hasOwnLimits(version, t.taskId))) return null;
   const ids = tis.map((t) => t.id);
-  return transitionTasksStatement(ids, 'queued', {
-    actor,
+  return {
+    to: 'queued',
     reason: 'slot available',
-    from: ['scheduled'],
-    set: [sql`queued_at = ${now}`],
-    where: sql`not exists (${candidatesSql(pool, null, new Set(), ids)})
+    set: [sql`queued_at = ${now}`, sql`next_attempt_at = null`],
+    when: sql`not exists (${candidatesSql(pool, null, new Set(), ids)})
       and exists (select 1 from pools p where p.name = ${pool}
         and p.slots - (${occupiedSlotsSql}) >= (select sum(s.pool_slots) from task_instances s
           where s.id = any(${intArray(ids)})))
       and exists (select 1 from dags d where d.dag_id = ${dagId} and not d.is_paused
         and d.max_active_tasks - ${dagActiveSql} >= ${ids.length})`,
-  });
+  };
 }
 
 function poolKey(pool: string): string {

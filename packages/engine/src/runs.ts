@@ -21,9 +21,9 @@ import { expandMappedTasks } from './mapping.ts';
 import { loadPreviousRunStates } from './past.ts';
 import {
   type QueueOptions,
+  queueAtOnce,
   queueingLocksSql,
   queueingReadsSql,
-  queueJustScheduledStatement,
   queueScheduledInPools,
   type Rider,
 } from './pools.ts';
@@ -33,6 +33,7 @@ import {
   recordEvents,
   type StateChange,
   type Statement,
+  type TaskTransitionOptions,
   textArray,
   transitionRun,
   transitionTasks,
@@ -315,34 +316,38 @@ export async function advanceRun(
   }
   if (scheduledAny) {
     // One round trip: the scheduling, then the DAG's and the pools' locks and reads. On a
-    // worker's hand-off, the locks only, then the queueing of what was just scheduled with the
-    // claim riding behind it, where nothing could have been picked instead (see
-    // queueJustScheduledStatement); only if it queues nothing does picking read.
+    // worker's hand-off, the locks, then the scheduling that queues at once where nothing could
+    // have been picked instead (see queueAtOnce), with the claim riding behind it; only if it
+    // queues nothing does picking read.
     const poolList = pools && [...pools];
     const rider = opts.rider?.sent === false ? opts.rider : undefined;
     const pool = poolList?.length === 1 ? poolList[0]! : undefined;
-    const direct =
-      scheduling && rider && pool !== undefined && scheduled.length > 0
-        ? queueJustScheduledStatement(version, run.dag_id, pool, scheduled, actor, now)
+    const instead =
+      scheduling && rider && pool !== undefined
+        ? queueAtOnce(version, run.dag_id, pool, scheduled, now)
         : null;
+    if (instead) scheduling = schedulingStatement(scheduled, actor, instead);
     const reads =
-      direct && pool !== undefined
+      instead && pool !== undefined
         ? queueingLocksSql(run.dag_id, pool)
         : queueingReadsSql(run.dag_id, poolList);
     const results = await pipeline(tx, [
-      ...(scheduling ? [scheduling.sql] : []),
+      ...(scheduling && !instead ? [scheduling.sql] : []),
       ...reads,
-      ...(direct && rider ? [direct.sql, rider.build()] : []),
+      ...(scheduling && instead && rider ? [scheduling.sql, rider.build()] : []),
     ]);
-    const first = scheduling ? 1 : 0;
-    if (scheduling) result.changes.push(...scheduling.parse(results[0]));
     let queued: StateChange[] = [];
-    if (direct && rider) {
+    if (scheduling && instead && rider) {
       rider.sent = true;
-      rider.result = results[first + reads.length + 1];
-      queued = direct.parse(results[first + reads.length]);
+      rider.result = results[reads.length + 1];
+      const changes = scheduling.parse(results[reads.length]);
+      result.changes.push(...changes);
+      queued = changes.filter((c) => c.to === 'queued');
       if (queued.length > 0 && pool !== undefined) opts.served?.add(pool);
+    } else if (scheduling) {
+      result.changes.push(...scheduling.parse(results[0]));
     }
+    const first = scheduling && !instead ? 1 : 0;
     // Not queued that way: picked as usual, from the reads (read now, under the same locks, if
     // only the locks were sent). A claim already sent counts what this queues as unseen, for the
     // worker to announce.
@@ -353,10 +358,10 @@ export async function advanceRun(
         ...(poolList && { pools: poolList }),
         ...(opts.served && { served: opts.served }),
         ...(opts.rider && { rider: opts.rider }),
-        ...(!direct && { reads: results.slice(first, first + reads.length) }),
+        ...(!instead && { reads: results.slice(first, first + reads.length) }),
       });
+      result.changes.push(...queued);
     }
-    result.changes.push(...queued);
     result.queued += queued.length;
   }
   if (decisions.finalRunState) {
@@ -487,16 +492,25 @@ async function decideAndApply(
     id: idOf.get(key(d.taskId, d.mapIndex))!,
     taskId: d.taskId,
   }));
-  const scheduling = transitionTasksStatement(
-    scheduled.map((t) => t.id),
+  return { decisions, changes, scheduling: schedulingStatement(scheduled, actor), scheduled };
+}
+
+/** Moves decided task instances to scheduled, or with `instead` maybe straight to queued. */
+function schedulingStatement(
+  tis: readonly { id: number }[],
+  actor: string,
+  instead?: TaskTransitionOptions['instead'],
+): Statement<StateChange[]> | null {
+  return transitionTasksStatement(
+    tis.map((t) => t.id),
     'scheduled',
     {
       actor,
       reason: 'dependencies met',
       set: [sql`next_attempt_at = null`],
+      ...(instead && { instead }),
     },
   );
-  return { decisions, changes, scheduling, scheduled };
 }
 
 /**

@@ -1,9 +1,15 @@
-import { rowsOf } from '@updraft/db';
-import { createTestDatabase, TEST_DATABASE_KINDS, type TestDatabase } from '@updraft/db/testing';
+import type { TaskState } from '@updraft/core/state';
+import { rowsOf, schema } from '@updraft/db';
+import {
+  createTestDatabase,
+  insertBareDag,
+  TEST_DATABASE_KINDS,
+  type TestDatabase,
+} from '@updraft/db/testing';
 import { sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { intArray, textArray } from './transitions.ts';
+import { intArray, textArray, transitionTasksStatement } from './transitions.ts';
 
 describe.each(TEST_DATABASE_KINDS)('id lists as parameters (%s)', (kind) => {
   let t: TestDatabase;
@@ -73,5 +79,117 @@ describe('a one-element id list on PostgreSQL', () => {
         .join('\n');
     });
     expect(plan).toMatch(/^Index Scan using probe_pkey/);
+  });
+});
+
+describe.each(TEST_DATABASE_KINDS)('a transition with another target instead (%s)', (kind) => {
+  let t: TestDatabase;
+  let runPk: number;
+  beforeAll(async () => {
+    t = await createTestDatabase(kind);
+    const versionId = await insertBareDag(t.handle.db, 'either');
+    const at = new Date('2026-01-01T00:00:00Z');
+    const [run] = await t.handle.db
+      .insert(schema.dagRuns)
+      .values({
+        dagId: 'either',
+        runId: 'r1',
+        dagVersionId: versionId,
+        runType: 'manual',
+        state: 'running',
+        logicalDate: at,
+        dataIntervalStart: at,
+        dataIntervalEnd: at,
+        triggeredBy: 'test',
+      })
+      .returning({ id: schema.dagRuns.id });
+    runPk = run!.id;
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  /** Task instances in the given states; their ids in the same order. */
+  const insertTis = async (prefix: string, states: TaskState[]) =>
+    (
+      await t.handle.db
+        .insert(schema.taskInstances)
+        .values(
+          states.map((state, i) => ({
+            dagRunId: runPk,
+            dagId: 'either',
+            runId: 'r1',
+            taskId: `${prefix}${i}`,
+            operator: 'function',
+            state,
+          })),
+        )
+        .returning({ id: schema.taskInstances.id })
+    ).map((r) => r.id);
+
+  const schedule = async (ids: number[], when: boolean) => {
+    const statement = transitionTasksStatement(ids, 'scheduled', {
+      actor: 'test',
+      reason: 'dependencies met',
+      instead: {
+        to: 'queued',
+        when: sql`${when}::boolean`,
+        reason: 'slot available',
+        set: [sql`queued_at = now()`],
+      },
+    });
+    return statement!.parse(await t.handle.db.execute(statement!.sql));
+  };
+
+  const rowsAndEvents = async (prefix: string) => ({
+    rows: rowsOf<{ task_id: string; state: string; state_reason: string | null; queued: boolean }>(
+      await t.handle.db.execute(sql`select task_id, state, state_reason, queued_at is not null as queued
+        from task_instances where task_id like ${`${prefix}%`} order by task_id`),
+    ),
+    events: rowsOf<{ task_id: string; from_state: string; to_state: string; reason: string }>(
+      await t.handle.db.execute(sql`select task_id, from_state, to_state, reason from events
+        where task_id like ${`${prefix}%`} order by task_id, id`),
+    ),
+  });
+
+  it('moves every row to the first state when the condition does not hold', async () => {
+    const ids = await insertTis('f', ['none', 'none', 'running']);
+    const changes = await schedule(ids, false);
+    expect(changes.map((c) => [c.taskId, c.from, c.to, c.reason])).toEqual([
+      ['f0', 'none', 'scheduled', 'dependencies met'],
+      ['f1', 'none', 'scheduled', 'dependencies met'],
+    ]);
+    expect(await rowsAndEvents('f')).toEqual({
+      rows: [
+        { task_id: 'f0', state: 'scheduled', state_reason: 'dependencies met', queued: false },
+        { task_id: 'f1', state: 'scheduled', state_reason: 'dependencies met', queued: false },
+        { task_id: 'f2', state: 'running', state_reason: null, queued: false },
+      ],
+      events: [
+        { task_id: 'f0', from_state: 'none', to_state: 'scheduled', reason: 'dependencies met' },
+        { task_id: 'f1', from_state: 'none', to_state: 'scheduled', reason: 'dependencies met' },
+      ],
+    });
+  });
+
+  it('moves them to the other state, with its reason and assignments, when it holds', async () => {
+    // q1 is already scheduled: the first transition may not move it, so neither may the other.
+    const ids = await insertTis('q', ['none', 'scheduled', 'up_for_retry']);
+    const changes = await schedule(ids, true);
+    expect(changes.map((c) => [c.taskId, c.from, c.to, c.reason, c.tryNumber])).toEqual([
+      ['q0', 'none', 'queued', 'slot available', 1],
+      ['q2', 'up_for_retry', 'queued', 'slot available', 1],
+    ]);
+    expect(await rowsAndEvents('q')).toEqual({
+      rows: [
+        { task_id: 'q0', state: 'queued', state_reason: 'slot available', queued: true },
+        { task_id: 'q1', state: 'scheduled', state_reason: null, queued: false },
+        { task_id: 'q2', state: 'queued', state_reason: 'slot available', queued: true },
+      ],
+      events: [
+        { task_id: 'q0', from_state: 'none', to_state: 'queued', reason: 'slot available' },
+        { task_id: 'q2', from_state: 'up_for_retry', to_state: 'queued', reason: 'slot available' },
+      ],
+    });
   });
 });

@@ -35,6 +35,14 @@ export interface TaskTransitionOptions {
   where?: SQL;
   /** Restrict the legal predecessor states further (e.g. only from 'running'). */
   from?: readonly TaskState[];
+  /**
+   * Another state for all the rows instead, with its own reason and assignments, when `when`
+   * holds: one condition, evaluated once on the statement's snapshot, so it sees what the
+   * statements before it did (the locks a hand-off takes before it queues, see pools.ts). Only
+   * rows the first transition may move go there. One row version and one event instead of a
+   * second transition right after the first.
+   */
+  instead?: { to: TaskState; when: SQL; reason?: string | null; set?: SQL[] };
 }
 
 /**
@@ -133,8 +141,9 @@ export interface Statement<T> {
  * e.g. a claim's `… for update skip locked` with its order and limit), in one statement. Only rows
  * in a legal predecessor state change. Each returned row carries the change and the columns of
  * `old` (their values before the update), so a caller needs no second read. `alsoCtes` are more
- * data-modifying CTEs of the same statement (they can use `old` and `changed`). Null when no
- * state may lead to `to`.
+ * data-modifying CTEs of the same statement (they can use `old` and `changed`). With `instead`,
+ * the rows go to one of two states (see TaskTransitionOptions). Null when no state may lead to
+ * `to`.
  */
 export function transitionSelectedStatement<
   Old extends Record<string, unknown> = Record<string, unknown>,
@@ -143,33 +152,52 @@ export function transitionSelectedStatement<
   to: TaskState,
   opts: Omit<TaskTransitionOptions, 'where'> & { alsoCtes?: SQL },
 ): Statement<{ change: StateChange; old: Old }[]> | null {
-  const legal = legalFrom(to, opts);
-  if (legal.length === 0) return null;
-  const assignments = [
-    sql`state = ${to}`,
-    sql`updated_at = now()`,
-    sql`state_reason = ${opts.reason ?? null}`,
-    ...(opts.set ?? []),
-  ];
+  const targets = [
+    { to, reason: opts.reason ?? null, set: opts.set ?? [] },
+    ...(opts.instead
+      ? [{ to: opts.instead.to, reason: opts.instead.reason ?? null, set: opts.instead.set ?? [] }]
+      : []),
+  ].map((target) => ({ ...target, legal: legalFrom(target.to, opts) }));
+  if (targets[0]!.legal.length === 0) return null;
+  // The rows the first transition may move, and no others, may go to the other state instead.
+  if (targets[1]) targets[1].legal = targets[1].legal.filter((s) => targets[0]!.legal.includes(s));
   const preExecution = inList([...PRE_EXECUTION]);
-  // One round trip: lock, update and append the event rows in the same statement.
-  const statement = sql`
-    with old as (${selectOld}), changed as (
+  const update = (target: (typeof targets)[number], choice?: 'first' | 'instead') => {
+    const assignments = [
+      sql`state = ${target.to}`,
+      sql`updated_at = now()`,
+      sql`state_reason = ${target.reason}`,
+      ...target.set,
+    ];
+    return sql`
       update task_instances t set ${sql.join(assignments, sql`, `)}
-      from old where t.id = old.id and old.state in (${inList(legal)})
+      from old${choice ? sql`, choice` : sql``}
+      where ${choice === 'first' ? sql`not choice.instead and ` : choice ? sql`choice.instead and ` : sql``}t.id = old.id and old.state in (${inList(target.legal)})
       returning t.id, t.dag_id, t.run_id, t.task_id, t.map_index,
-        case when old.state in (${preExecution}) and ${to} <> 'running'
+        case when old.state in (${preExecution}) and ${target.to} <> 'running'
           and not (t.resume_try or t.rescheduled) then t.try_number + 1
           else t.try_number end as try_number,
-        old.state as from_state
-    ), logged as (
+        old.state as from_state, ${target.to}::text as to_state, ${target.reason}::text as reason`;
+  };
+  // Two targets: two updates of disjoint rows, by one condition evaluated once (a row can change
+  // only once in a statement).
+  const changed = opts.instead
+    ? sql`choice as materialized (select coalesce((${opts.instead.when}), false) as instead),
+      changed_first as (${update(targets[0]!, 'first')}),
+      changed_instead as (${update(targets[1]!, 'instead')}),
+      changed as (select * from changed_first union all select * from changed_instead)`
+    : sql`changed as (${update(targets[0]!)})`;
+  // One round trip: lock, update and append the event rows in the same statement.
+  const statement = sql`
+    with old as (${selectOld}), ${changed}, logged as (
       insert into events (entity, dag_id, run_id, task_id, map_index, try_number, from_state, to_state, actor, reason)
-      select 'task_instance', dag_id, run_id, task_id, map_index, try_number, from_state, ${to}, ${opts.actor}, ${opts.reason ?? null}
+      select 'task_instance', dag_id, run_id, task_id, map_index, try_number, from_state, to_state, ${opts.actor}, reason
       from changed
     )${opts.alsoCtes ? sql`, ${opts.alsoCtes}` : sql``}
     select changed.id as "__id", changed.dag_id as "__dag_id", changed.run_id as "__run_id",
       changed.task_id as "__task_id", changed.map_index as "__map_index",
-      changed.try_number as "__try_number", changed.from_state as "__from_state", old.*
+      changed.try_number as "__try_number", changed.from_state as "__from_state",
+      changed.to_state as "__to_state", changed.reason as "__reason", old.*
     from changed join old on old.id = changed.id`;
   return {
     sql: statement,
@@ -187,9 +215,9 @@ export function transitionSelectedStatement<
             mapIndex: Number(r.__map_index),
             tryNumber: Number(r.__try_number),
             from: r.__from_state as string,
-            to,
+            to: r.__to_state as string,
             actor: opts.actor,
-            reason: opts.reason ?? null,
+            reason: (r.__reason as string | null) ?? null,
           },
           old: old as Old,
         };

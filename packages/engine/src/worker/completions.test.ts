@@ -74,14 +74,26 @@ describe.each(TEST_DATABASE_KINDS)('decisions after a batch, without a scheduler
         < (select end_date from task_instances where run_id = ${runId} and task_id = 'slow') as early`),
     );
     expect(order!.early).toBe(true);
-    // m waited for slow (all_success), and was scheduled once it succeeded.
-    const [events] = rowsOf<{ waited: boolean; scheduled: number }>(
+    // m waited for slow (all_success), and left none once, after it succeeded.
+    const [events] = rowsOf<{ waited: boolean; decided: number }>(
       await h.resources.database.db.execute(sql`select
-        (select min(at) from events where run_id = ${runId} and task_id = 'm' and to_state = 'scheduled')
+        (select min(at) from events where run_id = ${runId} and task_id = 'm' and from_state = 'none')
           >= (select max(at) from events where run_id = ${runId} and task_id = 'slow' and to_state = 'success') as waited,
-        (select count(*)::int from events where run_id = ${runId} and task_id = 'm' and to_state = 'scheduled') as scheduled`),
+        (select count(*)::int from events where run_id = ${runId} and task_id = 'm' and from_state = 'none') as decided`),
     );
-    expect(events).toEqual({ waited: true, scheduled: 1 });
+    expect(events).toEqual({ waited: true, decided: 1 });
+    // j's hand-off queued k in the statement that decided it: no stop in scheduled, one row
+    // version and one event fewer.
+    const k = rowsOf<{ from_state: string; to_state: string; reason: string | null }>(
+      await h.resources.database.db.execute(sql`select from_state, to_state, reason from events
+        where run_id = ${runId} and task_id = 'k' order by id`),
+    );
+    expect(k.map((e) => `${e.from_state}>${e.to_state}`)).toEqual([
+      'none>queued',
+      'queued>running',
+      'running>success',
+    ]);
+    expect(k[0]!.reason).toBe('slot available');
   });
 });
 
