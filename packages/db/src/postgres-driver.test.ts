@@ -81,4 +81,41 @@ describe('postgres.js when the server closes a connection in a transaction (patc
       await client.end({ timeout: 5 });
     }
   });
+
+  // postgres.js sends at most max_pipeline statements of a transaction before it waits for
+  // answers, and keeps the rest in the transaction's own queue. When the connection closed, those
+  // were never failed: a callback awaiting one of them waited forever (and kept its batch).
+  it('fails the statements queued behind a full pipeline when the connection closes', async () => {
+    // max_pipeline is an option of postgres.js that its types leave out.
+    const client = postgres(t.url!, {
+      max: 1,
+      onnotice: () => {},
+      ...({ max_pipeline: 2 } as object),
+    });
+    try {
+      const outcomes: string[] = [];
+      let queued: Promise<unknown>[] = [];
+      const transaction = client.begin(async (tx) => {
+        const [row] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        // Two go out; three wait in the transaction's queue.
+        queued = [tx`select pg_sleep(5)`, tx`select 1`, tx`select 2`, tx`select 3`, tx`select 4`];
+        for (const [i, q] of queued.entries())
+          q.then(
+            () => outcomes.push(`${i}:ok`),
+            (error: { code?: string }) => outcomes.push(`${i}:${error.code}`),
+          );
+        await admin`select pg_terminate_backend(${row!.pid})`;
+        await Promise.all(queued);
+      });
+      await expect(transaction).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+      // Unpatched, the last three never settle.
+      await Promise.race([
+        Promise.allSettled(queued),
+        new Promise((resolve) => setTimeout(resolve, 2_000)),
+      ]);
+      expect(outcomes.sort()).toEqual([0, 1, 2, 3, 4].map((i) => `${i}:CONNECTION_CLOSED`));
+    } finally {
+      await client.end({ timeout: 5 });
+    }
+  });
 });
