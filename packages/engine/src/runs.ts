@@ -326,30 +326,32 @@ export async function advanceRun(
       scheduling && rider && pool !== undefined
         ? queueAtOnce(version, run.dag_id, pool, scheduled, now)
         : null;
-    if (instead) scheduling = schedulingStatement(scheduled, actor, instead);
-    const reads =
-      instead && pool !== undefined
-        ? queueingLocksSql(run.dag_id, pool)
-        : queueingReadsSql(run.dag_id, poolList);
-    const results = await pipeline(tx, [
-      ...(scheduling && !instead ? [scheduling.sql] : []),
-      ...reads,
-      ...(scheduling && instead && rider ? [scheduling.sql, rider.build()] : []),
-    ]);
+    const handOff =
+      instead && rider && pool !== undefined
+        ? { pool, rider, scheduling: schedulingStatement(scheduled, actor, instead)! }
+        : null;
     let queued: StateChange[] = [];
-    if (scheduling && instead && rider) {
-      rider.sent = true;
-      rider.result = results[reads.length + 1];
-      const changes = scheduling.parse(results[reads.length]);
+    /** What picking reads, when it was sent in the round trip above. */
+    let reads: unknown[] | undefined;
+    if (handOff) {
+      const locks = queueingLocksSql(run.dag_id, handOff.pool);
+      const results = await pipeline(tx, [...locks, handOff.scheduling.sql, handOff.rider.build()]);
+      handOff.rider.sent = true;
+      handOff.rider.result = results[locks.length + 1];
+      const changes = handOff.scheduling.parse(results[locks.length]);
       result.changes.push(...changes);
       queued = changes.filter((c) => c.to === 'queued');
-      if (queued.length > 0 && pool !== undefined) opts.served?.add(pool);
-    } else if (scheduling) {
-      result.changes.push(...scheduling.parse(results[0]));
+      if (queued.length > 0) opts.served?.add(handOff.pool);
+    } else {
+      const results = await pipeline(tx, [
+        ...(scheduling ? [scheduling.sql] : []),
+        ...queueingReadsSql(run.dag_id, poolList),
+      ]);
+      if (scheduling) result.changes.push(...scheduling.parse(results[0]));
+      reads = results.slice(scheduling ? 1 : 0);
     }
-    const first = scheduling && !instead ? 1 : 0;
-    // Not queued that way: picked as usual, from the reads (read now, under the same locks, if
-    // only the locks were sent). A claim already sent counts what this queues as unseen, for the
+    // Not queued at once: picked as usual, from the reads (read now, under the same locks, after
+    // a hand-off's scheduling). A claim already sent counts what this queues as unseen, for the
     // worker to announce.
     if (queued.length === 0) {
       queued = await queueScheduled(tx, run.dag_id, actor, now, {
@@ -358,7 +360,7 @@ export async function advanceRun(
         ...(poolList && { pools: poolList }),
         ...(opts.served && { served: opts.served }),
         ...(opts.rider && { rider: opts.rider }),
-        ...(!instead && { reads: results.slice(first, first + reads.length) }),
+        ...(reads && { reads }),
       });
       result.changes.push(...queued);
     }
