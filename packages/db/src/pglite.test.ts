@@ -1,6 +1,9 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DatabaseHandle, openDatabase, rowsOf } from './index.ts';
+import { type DatabaseHandle, MIGRATIONS_FOLDER, openDatabase, rowsOf } from './index.ts';
 
 describe('embedded PGlite', () => {
   let handle: DatabaseHandle;
@@ -29,5 +32,59 @@ describe('embedded PGlite', () => {
       await handle.db.execute(sql`select current_setting('max_worker_processes') as workers`),
     );
     expect(row!.workers).toBe('0');
+  });
+});
+
+describe('a new embedded data directory', () => {
+  let parent: string;
+  beforeAll(() => {
+    parent = mkdtempSync(join(tmpdir(), 'updraft-pglite-'));
+  });
+  afterAll(() => {
+    rmSync(parent, { recursive: true, force: true });
+  });
+
+  const migrationsApplied = async (handle: DatabaseHandle) =>
+    Number(
+      rowsOf<{ n: number }>(
+        await handle.db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`),
+      )[0]!.n,
+    );
+
+  it('is created with the migrations applied, outside this process, and opens again', async () => {
+    const dataDir = join(parent, 'pgdata');
+    const handle = await openDatabase({ dataDir });
+    try {
+      // Nobody migrated here: the child that created it did.
+      expect(await migrationsApplied(handle)).toBe(
+        readdirSync(MIGRATIONS_FOLDER).filter((f) => f.endsWith('.sql')).length,
+      );
+      await handle.db.execute(
+        sql`insert into teams (id, name, namespace) values ('t', 'T', 'ns-t')`,
+      );
+    } finally {
+      await handle.close();
+    }
+    // Only the data directory: the side directory it was made in was moved into place.
+    expect(readdirSync(parent)).toEqual(['pgdata']);
+    const again = await openDatabase({ dataDir });
+    try {
+      const [team] = rowsOf<{ id: string }>(await again.db.execute(sql`select id from teams`));
+      expect(team!.id).toBe('t');
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('replaces an empty directory made beforehand', async () => {
+    const dataDir = join(parent, 'empty');
+    mkdirSync(dataDir);
+    const handle = await openDatabase({ dataDir });
+    try {
+      expect(await migrationsApplied(handle)).toBeGreaterThan(0);
+    } finally {
+      await handle.close();
+    }
+    expect(readdirSync(dataDir)).toContain('PG_VERSION');
   });
 });
