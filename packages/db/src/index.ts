@@ -120,9 +120,16 @@ function isNewDataDir(dataDir: string): boolean {
  * creation cut short leaves only the side directory, never a half-made database in `dataDir`.
  */
 async function createPgliteInChild(dataDir: string): Promise<void> {
-  const creating = join(dirname(dataDir), `.${basename(dataDir)}.creating-${process.pid}`);
-  rmSync(creating, { recursive: true, force: true });
-  mkdirSync(dirname(dataDir), { recursive: true });
+  const parent = dirname(dataDir);
+  const prefix = `.${basename(dataDir)}.creating-`;
+  mkdirSync(parent, { recursive: true });
+  // Left by a creation whose process was killed: nobody will finish it.
+  for (const entry of readdirSync(parent)) {
+    const pid = entry.startsWith(prefix) ? Number(entry.slice(prefix.length)) : Number.NaN;
+    if (Number.isInteger(pid) && (pid === process.pid || !isAlive(pid)))
+      rmSync(join(parent, entry), { recursive: true, force: true });
+  }
+  const creating = join(parent, `${prefix}${process.pid}`);
   try {
     await promisify(execFile)(
       process.execPath,
@@ -155,6 +162,16 @@ async function createPgliteInChild(dataDir: string): Promise<void> {
     rmSync(dataDir, { recursive: true });
   }
   renameSync(creating, dataDir);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, as another user's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> {

@@ -76,6 +76,18 @@ describe('a new embedded data directory', () => {
     }
   });
 
+  it('removes what a killed creation left beside it, and only that', async () => {
+    const dataDir = join(parent, 'stale');
+    // No process has this pid (above the kernel's pid_max); the live one is this test's.
+    mkdirSync(join(parent, '.stale.creating-99999999'));
+    mkdirSync(join(parent, `.stale.creating-${process.ppid}`));
+    const handle = await openDatabase({ dataDir });
+    await handle.close();
+    expect(readdirSync(parent).filter((e) => e.startsWith('.stale'))).toEqual([
+      `.stale.creating-${process.ppid}`,
+    ]);
+  });
+
   it('replaces an empty directory made beforehand', async () => {
     const dataDir = join(parent, 'empty');
     mkdirSync(dataDir);
