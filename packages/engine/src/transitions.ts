@@ -163,6 +163,12 @@ export function transitionSelectedStatement<
   if (targets[1]) targets[1].legal = targets[1].legal.filter((s) => targets[0]!.legal.includes(s));
   const preExecution = inList([...PRE_EXECUTION]);
   const update = (target: (typeof targets)[number], choice?: 'first' | 'instead') => {
+    const chosen =
+      choice === 'first'
+        ? sql`not choice.instead and `
+        : choice === 'instead'
+          ? sql`choice.instead and `
+          : sql``;
     const assignments = [
       sql`state = ${target.to}`,
       sql`updated_at = now()`,
@@ -172,7 +178,7 @@ export function transitionSelectedStatement<
     return sql`
       update task_instances t set ${sql.join(assignments, sql`, `)}
       from old${choice ? sql`, choice` : sql``}
-      where ${choice === 'first' ? sql`not choice.instead and ` : choice ? sql`choice.instead and ` : sql``}t.id = old.id and old.state in (${inList(target.legal)})
+      where ${chosen}t.id = old.id and old.state in (${inList(target.legal)})
       returning t.id, t.dag_id, t.run_id, t.task_id, t.map_index,
         case when old.state in (${preExecution}) and ${target.to} <> 'running'
           and not (t.resume_try or t.rescheduled) then t.try_number + 1
