@@ -322,14 +322,12 @@ export async function advanceRun(
     const poolList = pools && [...pools];
     const rider = opts.rider?.sent === false ? opts.rider : undefined;
     const pool = poolList?.length === 1 ? poolList[0]! : undefined;
-    const instead =
-      scheduling && rider && pool !== undefined
-        ? queueAtOnce(version, run.dag_id, pool, scheduled, now)
-        : null;
-    const handOff =
-      instead && rider && pool !== undefined
-        ? { pool, rider, scheduling: schedulingStatement(scheduled, actor, instead)! }
-        : null;
+    let handOff: { pool: string; rider: Rider; scheduling: Statement<StateChange[]> } | null = null;
+    if (scheduling && rider && pool !== undefined) {
+      const instead = queueAtOnce(version, run.dag_id, pool, scheduled, now);
+      if (instead)
+        handOff = { pool, rider, scheduling: schedulingStatement(scheduled, actor, instead)! };
+    }
     let queued: StateChange[] = [];
     /** What picking reads, when it was sent in the round trip above. */
     let reads: unknown[] | undefined;
