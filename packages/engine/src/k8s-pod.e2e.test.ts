@@ -66,6 +66,18 @@ const REPORT = {
   securityContext: { runAsUser: 65534 },
 };
 
+/** Writes a secret-named variable's value in two pieces, a pause between them. */
+const SECRET_IN_PIECES = {
+  image: 'busybox',
+  command: [
+    'sh',
+    '-c',
+    'printf "%.6s" "$DB_PASSWORD"; sleep 0.3; printf "%s" "$DB_PASSWORD" | cut -c7-; echo done',
+  ],
+  env: { DB_PASSWORD: 'pod-s3cret-value' },
+  securityContext: { runAsUser: 65534 },
+};
+
 const dagSource = (id: string, body: string) => `import { dag } from '@updraft/sdk';
 export default dag({ id: '${id}', team: 'data-eng', schedule: null }, (d) => {
 ${body}
@@ -124,8 +136,12 @@ describe('k8sPod tasks (PostgreSQL, kube test server)', () => {
         `  d.k8sPod('elsewhere', { image: 'busybox', command: ['true'], namespace: 'team-analytics' });`,
       ),
     );
+    await h.writeDag(
+      'secretive.ts',
+      dagSource('secretive', `  d.k8sPod('prints_password', ${JSON.stringify(SECRET_IN_PIECES)});`),
+    );
     const report = await h.processor.sync();
-    expect(report.dags).toBe(5);
+    expect(report.dags).toBe(6);
     const runner = createKubernetesPodRunner({ clients, resyncMs: 1000, retryMs: 50 });
     const executor = createPodExecutor({ runner, namespaceOf: namespacesFromTeams(TEST_TEAMS) });
     await h.worker({ concurrency: 8, executors: { k8sPod: executor } }).start();
@@ -184,6 +200,16 @@ describe('k8sPod tasks (PostgreSQL, kube test server)', () => {
   const podsOf = async (id: PodTaskIdentity) =>
     (await clients.core.listNamespacedPod({ namespace: NS, labelSelector: podLabelSelector(id) }))
       .items;
+
+  it('masks a literal secret-named env value in the container log, even written in pieces', async () => {
+    const { runId } = await h.ops.triggerRun('secretive', { actor: 'test' });
+    const t = await finished(runId, 'prints_password');
+    expect(t.state).toBe('success');
+    const log = await logsOf(t.id);
+    expect(log).toMatch(/\*\*\*\ndone\n/);
+    expect(log).not.toContain('pod-s3cret-value');
+    expect(log).not.toContain('s3cret-value');
+  });
 
   it('runs three pods that pass their results downstream, with logs while they run', async () => {
     const go = join(dir, 'pods.go');

@@ -32,6 +32,7 @@ import {
 import { eq } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { EngineResources } from '../../resources.ts';
+import { maskSecrets, secretMasker, sensitiveValues } from '../secrets.ts';
 import { type ExecutionContext, type Executor, TaskFailure } from './types.ts';
 
 export interface PodExecutorOptions {
@@ -139,6 +140,9 @@ export function createPodExecutor(opts: PodExecutorOptions): Executor {
     ctx.log(
       `${ctx.resumed ? 'resuming: following' : 'running'} pod ${namespace}/${podName(identity)} (image ${config.image})\n`,
     );
+    // Literal env values named like secrets are masked in the container's log, as a shell task's
+    // are (values from Secrets never reach the worker).
+    const containerLog = secretMasker(sensitiveValues(config.env ?? {}));
     let outcome: RunPodOutcome;
     try {
       outcome = await opts.runner.run({
@@ -147,8 +151,10 @@ export function createPodExecutor(opts: PodExecutorOptions): Executor {
         config,
         signal: ctx.signal,
         onLog: (chunk) => {
-          ctx.log(chunk);
-          ctx.onContainerLog?.(chunk);
+          const text = containerLog.push(chunk);
+          if (!text) return;
+          ctx.log(text);
+          ctx.onContainerLog?.(text);
         },
         ...(opts.maxResultBytes !== undefined ? { maxResultBytes: opts.maxResultBytes } : {}),
       });
@@ -161,6 +167,12 @@ export function createPodExecutor(opts: PodExecutorOptions): Executor {
         `Kubernetes API error for pod ${namespace}/${podName(identity)}: ${(error as Error).message}`,
         { retryable: true },
       );
+    } finally {
+      const rest = containerLog.end();
+      if (rest) {
+        ctx.log(rest);
+        ctx.onContainerLog?.(rest);
+      }
     }
     // Aborted: the runner has deleted the pod; the worker records the try by the abort's reason.
     if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -172,7 +184,9 @@ export function createPodExecutor(opts: PodExecutorOptions): Executor {
       reason: `${describeOutcome(outcome)} without a reason`,
       retryable: true,
     };
-    throw new TaskFailure(failure.reason, { retryable: failure.retryable });
+    throw new TaskFailure(maskSecrets(failure.reason, sensitiveValues(config.env ?? {})), {
+      retryable: failure.retryable,
+    });
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { shellConfigSchema } from '@updraft/core/dag';
-import { maskSecrets, sensitiveValues } from '../secrets.ts';
+import { maskSecrets, secretMasker, sensitiveValues } from '../secrets.ts';
 import { type Executor, TaskFailure } from './types.ts';
 import { renderWithXcom } from './xcom-template.ts';
 
@@ -42,16 +42,21 @@ export const runShellTask: Executor = async (ctx) => {
   });
   let lastLine = '';
   let pending = '';
+  // A secret split across two reads of the output is still masked (see secretMasker).
+  const stdout = secretMasker(secrets);
+  const stderr = secretMasker(secrets);
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    ctx.log(maskSecrets(chunk, secrets));
+    const text = stdout.push(chunk);
+    if (text) ctx.log(text);
     pending += chunk;
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
     for (const line of lines) if (line.trim()) lastLine = line;
   });
-  child.stderr
-    .setEncoding('utf8')
-    .on('data', (chunk: string) => ctx.log(maskSecrets(chunk, secrets)));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    const text = stderr.push(chunk);
+    if (text) ctx.log(text);
+  });
   const kill = () => {
     if (child.exitCode !== null || child.pid === undefined) return;
     try {
@@ -69,7 +74,11 @@ export const runShellTask: Executor = async (ctx) => {
       child.on('error', reject);
       child.on('close', (code, signal) => resolve({ code, signal }));
     },
-  ).finally(() => ctx.signal.removeEventListener('abort', kill));
+  ).finally(() => {
+    ctx.signal.removeEventListener('abort', kill);
+    const rest = stdout.end() + stderr.end();
+    if (rest) ctx.log(rest);
+  });
   if (pending.trim()) lastLine = pending;
   if (ctx.signal.aborted) throw ctx.signal.reason;
   if (exit.code !== 0) {

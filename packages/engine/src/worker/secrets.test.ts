@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { maskSecrets, secretMasker, sensitiveValues } from './secrets.ts';
+
+/** Feeds `text` to a masker cut at the given offsets; returns everything it let out. */
+function streamed(text: string, cuts: number[], secrets: string[]): string {
+  const masker = secretMasker(secrets);
+  let out = '';
+  let from = 0;
+  for (const cut of [...cuts, text.length]) {
+    out += masker.push(text.slice(from, cut));
+    from = cut;
+  }
+  return out + masker.end();
+}
+
+describe('secrets', () => {
+  it('picks the values of variables named like secrets, of at least 4 characters', () => {
+    expect(
+      sensitiveValues({
+        API_TOKEN: 'abcd1234',
+        DB_PASSWORD: 'pw',
+        REGION: 'eu-west-1',
+        auth_header: 'Bearer x',
+        SECRET_REF: { secretKeyRef: { name: 's', key: 'k' } },
+      }),
+    ).toEqual(['abcd1234', 'Bearer x']);
+  });
+
+  it('masks a secret split across chunks at every possible cut', () => {
+    const secret = 'hunter2supersecretXYZ';
+    const text = `before ${secret} between ${secret}\nafter`;
+    for (let cut = 0; cut <= text.length; cut++) {
+      const out = streamed(text, [cut], [secret]);
+      expect(out, `cut at ${cut}`).toBe('before *** between ***\nafter');
+    }
+  });
+
+  it('masks a secret that arrives a character at a time', () => {
+    const text = 'x=abcdef; y=ABCDEFGH;';
+    const cuts = Array.from({ length: text.length }, (_, i) => i);
+    expect(streamed(text, cuts, ['abcdef', 'ABCDEFGH'])).toBe('x=***; y=***;');
+  });
+
+  it('holds back only what could start a secret, and lets the rest through at once', () => {
+    const masker = secretMasker(['token-1234']);
+    expect(masker.push('plain text, no secret here\n')).toBe('plain text, no secret here\n');
+    expect(masker.push('value: tok')).toBe('value: ');
+    expect(masker.push('yo\n')).toBe('tokyo\n');
+    expect(masker.push('tail tok')).toBe('tail ');
+    expect(masker.end()).toBe('tok');
+  });
+
+  it('passes text through untouched when there is no secret', () => {
+    const masker = secretMasker([]);
+    expect(masker.push('abc')).toBe('abc');
+    expect(masker.end()).toBe('');
+  });
+
+  it('maskSecrets replaces every occurrence', () => {
+    expect(maskSecrets('a s3cr3t b s3cr3t', ['s3cr3t'])).toBe('a *** b ***');
+  });
+});
