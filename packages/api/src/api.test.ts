@@ -222,6 +222,58 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
       413,
       /larger than 1 MiB/,
     ],
+    // Values PostgreSQL cannot store, refused by the API with a reason (they once were 500s).
+    ['a NUL in a path parameter', () => json('/api/v1/dags/a%00b'), 400, /NUL character/],
+    ['a NUL in a query value', () => json('/api/v1/dags?team=%00'), 400, /NUL character/],
+    [
+      'a NUL in a body string',
+      () => post('/api/v1/dags/etl/dagRuns', { note: 'a\u0000b' }),
+      400,
+      /note: contains a NUL character/,
+    ],
+    [
+      'a NUL in a conf key',
+      () => post('/api/v1/dags/etl/dagRuns', '{"conf":{"a\\u0000":1}}'),
+      400,
+      /conf: a key contains a NUL character/,
+    ],
+    [
+      'a lone surrogate in conf',
+      () => post('/api/v1/dags/etl/dagRuns', '{"conf":{"a":["\\ud800"]}}'),
+      400,
+      /conf\.a\.0: contains a lone UTF-16 surrogate/,
+    ],
+    [
+      'conf nested too deep',
+      () =>
+        post(
+          '/api/v1/dags/etl/dagRuns',
+          `{"conf":{"a":${'['.repeat(20_000)}${']'.repeat(20_000)}}}`,
+        ),
+      400,
+      /nested more than 64 levels deep/,
+    ],
+    [
+      'a logical date before year 1000',
+      () => post('/api/v1/dags/etl/dagRuns', { logical_date: '0001-01-01T00:00:00Z' }),
+      400,
+      /logical date 0001-01-01T00:00:00.000Z is outside the supported range, years 1000 to 9999/,
+    ],
+    [
+      'a run id of ".."',
+      () => post('/api/v1/dags/etl/dagRuns', { dag_run_id: '..' }),
+      400,
+      /dag_run_id: must not be "\." or "\.\."/,
+    ],
+    [
+      'a map index beyond PostgreSQL integers',
+      () =>
+        json(
+          '/api/v1/dags/etl/dagRuns/api_run_1/taskInstances/extract/logs/1?map_index=2147483648',
+        ),
+      400,
+      /map_index must be an integer from -1 to 2147483647/,
+    ],
   ])('answers %s with a clear 4xx', async (_name, call, status, message) => {
     const res = await call();
     expect(res.status).toBe(status);

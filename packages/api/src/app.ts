@@ -44,6 +44,17 @@ export function createApp(
     const requestId = c.req.header('x-request-id') ?? randomUUID();
     c.set('requestId' as never, requestId as never);
     c.header('x-request-id', requestId);
+    // No id, name or value may hold a NUL character (PostgreSQL's text cannot): say so here,
+    // once, for every path and query parameter.
+    if (/%00/i.test(c.req.url)) {
+      return c.json(
+        {
+          error: 'invalid',
+          message: 'the request URL contains a NUL character (%00), which no id or value may hold',
+        },
+        400,
+      );
+    }
     await next();
   });
 

@@ -4,6 +4,7 @@
  * answered with a 500 that reveals nothing internal.
  */
 import { DomainError } from '@updraft/core/errors';
+import { databaseError } from '@updraft/db';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -71,6 +72,20 @@ export function errorResponse(error: unknown, c: Context, logger: Logger) {
     );
   }
   const requestId = c.get('requestId' as never) as string | undefined;
+  // A value PostgreSQL refused as data (SQLSTATE class 22: out of range, bad encoding, invalid
+  // date): the request's input, which validation should have caught. A 400 with PostgreSQL's
+  // reason, and a warning so the gap in validation shows.
+  const fromDatabase = databaseError(error);
+  if (fromDatabase.code?.startsWith('22')) {
+    logger.warn(
+      { err: error, requestId, path: c.req.path },
+      'the database refused a value of the request',
+    );
+    return c.json<ErrorBody>(
+      { error: 'invalid', message: `invalid value: ${fromDatabase.message}` },
+      400,
+    );
+  }
   logger.error({ err: error, requestId, path: c.req.path }, 'unhandled API error');
   return c.json<ErrorBody>(
     {

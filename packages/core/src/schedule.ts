@@ -37,6 +37,22 @@ export interface NextRunInfo {
 
 export class ScheduleError extends Error {}
 
+/**
+ * The dates a run may have (logical date, backfill range): four-digit years. Earlier ones break
+ * schedules (no cron fire before year 1) and the timestamp text of years below 100 reads back as
+ * 19xx/20xx in JavaScript; nobody's data is that old.
+ */
+export const EARLIEST_RUN_DATE = new Date('1000-01-01T00:00:00Z');
+export const LATEST_RUN_DATE = new Date('9999-12-31T23:59:59.999Z');
+
+/** Why a run may not have this date (naming `what`), or null. */
+export function runDateProblem(date: Date, what: string): string | null {
+  if (Number.isNaN(date.getTime())) return `${what} is not a valid date`;
+  if (date < EARLIEST_RUN_DATE || date > LATEST_RUN_DATE)
+    return `${what} ${date.toISOString()} is outside the supported range, years 1000 to 9999`;
+  return null;
+}
+
 export function isValidTimezone(timezone: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });

@@ -28,6 +28,12 @@ export default dag({ id: 'bf', team: 'data-eng', schedule: '@daily', startDate: 
 export const manual = dag({ id: 'manual_only', team: 'data-eng' }, (d) => {
   d.shell('a', { command: 'true' });
 });
+export const hourly = dag({ id: 'hourly_bf', team: 'data-eng', schedule: '@hourly', startDate: '2025-01-01', endDate: '2025-01-01', catchup: false }, (d) => {
+  d.shell('a', { command: 'true' }).then(d.shell('b', { command: 'true' }));
+});
+export const wide = dag({ id: 'wide_bf', team: 'data-eng', schedule: '@hourly', startDate: '2025-01-01', endDate: '2025-01-01', catchup: false }, (d) => {
+  for (let i = 0; i < 25; i++) d.shell(\`t\${i}\`, { command: 'true' });
+});
 `;
 
 const day = (n: number) => new Date(Date.UTC(2026, 0, n));
@@ -257,6 +263,51 @@ describe('backfills (postgres)', () => {
     expect(after.filter((r) => r.state === 'queued')).toEqual([]);
     expect(after.filter((r) => r.state === 'failed').length).toBeGreaterThanOrEqual(queuedBefore);
     await expect(backfills.setPaused(backfill!.id, false, 'test')).rejects.toThrow(ConflictError);
+  });
+
+  it('creates hundreds of runs in batches, each with its task instances, up to now when "to" is far off', async () => {
+    // 2025-12-01 to now (2026-01-09T00:00:01): 936 hourly intervals, two batches of runs. A
+    // "to" in year 9999 once listed intervals up to the 10,000-run limit before keeping the due.
+    const { backfill, plan } = await backfills.create({
+      dagId: 'hourly_bf',
+      from: new Date('2025-12-01T00:00:00Z'),
+      to: new Date('9999-12-31T00:00:00Z'),
+      maxActiveRuns: 1,
+      actor: 'test',
+    });
+    await backfills.cancel(backfill!.id, 'test');
+    expect(plan).toHaveLength(936);
+    expect(plan.at(-1)!.logicalDate.toISOString()).toBe('2026-01-08T23:00:00.000Z');
+    const [counts] = rowsOf<{ runs: number; tis: number; ordered: boolean; events: number }>(
+      await db().execute(sql`select
+        (select count(*)::int from dag_runs where backfill_id = ${backfill!.id}) as runs,
+        (select count(*)::int from task_instances t join dag_runs r on r.id = t.dag_run_id
+          where r.backfill_id = ${backfill!.id}) as tis,
+        (select bool_and(t.task_id = case when t.id % 2 = (select min(id) % 2 from task_instances
+            where dag_id = 'hourly_bf') then 'a' else 'b' end and t.run_id = r.run_id
+            and t.logical_date = r.logical_date)
+          from task_instances t join dag_runs r on r.id = t.dag_run_id
+          where r.backfill_id = ${backfill!.id}) as ordered,
+        (select count(*)::int from events e join dag_runs r on r.dag_id = e.dag_id and r.run_id = e.run_id
+          where r.backfill_id = ${backfill!.id} and e.entity = 'dag_run' and e.from_state = 'none'
+            and e.to_state = 'queued') as events`),
+    );
+    expect(counts).toEqual({ runs: 936, tis: 1872, ordered: true, events: 936 });
+  });
+
+  it('refuses a backfill of more task instances than one transaction should write, naming the counts', async () => {
+    // 8,952 hourly runs of 25 tasks: 223,800 task instances.
+    const attempt = backfills.create({
+      dagId: 'wide_bf',
+      from: new Date('2025-01-01T00:00:00Z'),
+      to: day(9),
+      dryRun: true,
+      actor: 'test',
+    });
+    await expect(attempt).rejects.toThrow(InvalidError);
+    await expect(attempt).rejects.toThrow(
+      /would create 223800 task instances \(8952 runs of 25 tasks\); at most 200000 at once: split the range/,
+    );
   });
 
   it.each<[string, Parameters<Backfills['create']>[0], RegExp]>([

@@ -16,18 +16,25 @@
  */
 import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors';
 import { paramIssues } from '@updraft/core/params';
+import { runDateProblem } from '@updraft/core/schedule';
 import { runInfosBetween, type Timetable, timetableOf } from '@updraft/core/timetable';
 import { type Queryable, rowsOf, schema, type Tx } from '@updraft/db';
 import type { ReprocessBehaviour } from '@updraft/db/schema';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { Operations } from './ops/index.ts';
 import { CHANNELS, type EngineResources } from './resources.ts';
-import { createRun, lockDag } from './runs.ts';
+import { createRuns, lockDag } from './runs.ts';
 import { timetablesOf } from './timetables.ts';
-import { type StateChange, transitionRun } from './transitions.ts';
+import { intArray, type StateChange, transitionRun } from './transitions.ts';
 import { VersionCache } from './versions.ts';
 
 export const REPROCESS = ['none', 'failed', 'completed'] as const;
+
+/**
+ * The most task instances one backfill creates: all are written in its one transaction, about a
+ * second per 100,000 on PostgreSQL. A longer range is split into several backfills.
+ */
+export const MAX_BACKFILL_TASK_INSTANCES = 200_000;
 
 export interface CreateBackfill {
   dagId: string;
@@ -111,6 +118,13 @@ export class Backfills {
         field: 'max_active_runs',
       });
     }
+    for (const [date, field] of [
+      [input.from, 'from'],
+      [input.to, 'to'],
+    ] as const) {
+      const problem = runDateProblem(date, `"${field}"`);
+      if (problem) throw new InvalidError(problem, { field });
+    }
     if (input.to.getTime() < input.from.getTime()) {
       throw new InvalidError('"to" is before "from"', { field: 'to' });
     }
@@ -148,8 +162,10 @@ export class Backfills {
       }
       let intervals: ReturnType<typeof runInfosBetween>;
       try {
-        // Only intervals that are due: a backfill never runs the future (Airflow 3).
-        intervals = runInfosBetween(timetable, input.from, input.to).filter(
+        // Only intervals that are due: a backfill never runs the future (Airflow 3). Those after
+        // now are not even listed (a far-off "to" would list up to the limit first).
+        const to = input.to.getTime() > now.getTime() ? now : input.to;
+        intervals = runInfosBetween(timetable, input.from, to).filter(
           (i) => i.runAfter.getTime() <= now.getTime(),
         );
       } catch (error) {
@@ -182,6 +198,14 @@ export class Backfills {
         }
       }
       const plan = planIntervals(intervals, existing, reprocess);
+      const newRuns = plan.filter((p) => p.action === 'create').length;
+      const taskInstances = newRuns * version.spec.tasks.length;
+      if (taskInstances > MAX_BACKFILL_TASK_INSTANCES) {
+        throw new InvalidError(
+          `a backfill of DAG "${input.dagId}" from ${input.from.toISOString()} to ${input.to.toISOString()} would create ${taskInstances} task instances (${newRuns} runs of ${version.spec.tasks.length} tasks); at most ${MAX_BACKFILL_TASK_INSTANCES} at once: split the range`,
+          { field: 'to_date' },
+        );
+      }
       if (input.dryRun) return { backfill: null, plan, changes: [] as StateChange[] };
       if (!plan.some((p) => p.action !== 'skip')) {
         throw new ConflictError(
@@ -208,36 +232,34 @@ export class Backfills {
           updatedAt: now,
         })
         .returning();
-      const changes: StateChange[] = [];
-      for (const p of plan) {
-        if (p.action === 'create') {
-          const created = await createRun(
-            tx,
-            version,
-            {
-              dagId: input.dagId,
-              runId: `backfill__${p.logicalDate.toISOString()}`,
-              runType: 'backfill',
-              logicalDate: p.logicalDate,
-              dataIntervalStart: p.start,
-              dataIntervalEnd: p.end,
-              conf,
-              triggeredBy: input.actor,
-              note: `backfill ${backfill!.id}`,
-            },
-            now,
-          );
-          await tx
-            .update(schema.dagRuns)
-            .set({ backfillId: backfill!.id })
-            .where(eq(schema.dagRuns.id, created.id));
-          changes.push(...created.changes);
-        } else if (p.action === 'reprocess') {
-          await tx
-            .update(schema.dagRuns)
-            .set({ backfillId: backfill!.id })
-            .where(eq(schema.dagRuns.id, p.runPk));
-        }
+      const created = await createRuns(
+        tx,
+        version,
+        plan.flatMap((p) =>
+          p.action === 'create'
+            ? [
+                {
+                  dagId: input.dagId,
+                  runId: `backfill__${p.logicalDate.toISOString()}`,
+                  runType: 'backfill' as const,
+                  logicalDate: p.logicalDate,
+                  dataIntervalStart: p.start,
+                  dataIntervalEnd: p.end,
+                  conf,
+                  triggeredBy: input.actor,
+                  note: `backfill ${backfill!.id}`,
+                  backfillId: backfill!.id,
+                },
+              ]
+            : [],
+        ),
+        now,
+      );
+      const changes = created.flatMap((c) => c.changes);
+      const reprocessed = plan.flatMap((p) => (p.action === 'reprocess' ? [p.runPk] : []));
+      if (reprocessed.length > 0) {
+        await tx.execute(sql`update dag_runs set backfill_id = ${backfill!.id}
+          where id = any(${intArray(reprocessed)})`);
       }
       await tx.insert(schema.events).values({
         entity: 'backfill',

@@ -48,6 +48,9 @@ describe('backfill API (postgres)', () => {
   it.each<[string, Record<string, unknown>, number, string]>([
     ['missing dag_id', { from_date: '2026-01-01', to_date: '2026-01-02' }, 400, 'dag_id'],
     ['bad from_date', { ...valid, from_date: 'yesterday' }, 400, 'from_date'],
+    ['a day that does not exist', { ...valid, to_date: '2026-02-30' }, 400, 'to_date'],
+    ['a bare number as a date', { ...valid, from_date: '1' }, 400, 'from_date'],
+    ['a year before 1000', { ...valid, from_date: '0999-12-31' }, 400, 'from'],
     ['bad reprocess_behavior', { ...valid, reprocess_behavior: 'all' }, 400, 'reprocess_behavior'],
     ['max_active_runs 0', { ...valid, max_active_runs: 0 }, 400, 'max_active_runs'],
     ['unknown field', { ...valid, colour: 'blue' }, 400, '(body)'],

@@ -36,9 +36,12 @@ function planJson(plan: IntervalPlan[]) {
   }));
 }
 
+// Strictly ISO 8601 (a date, or a date and time with an offset): Date.parse would also take
+// "2026-02-30" (as March 2) and "1" (as 2001).
 const isoDate = z
-  .string()
-  .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date such as "2026-01-01"')
+  .union([z.iso.date(), z.iso.datetime({ offset: true })], {
+    error: 'must be an ISO-8601 date such as "2026-01-01" or "2026-01-01T00:00:00Z"',
+  })
   .transform((s) => new Date(s));
 
 const createBody = z.strictObject({

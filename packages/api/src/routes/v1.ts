@@ -26,6 +26,10 @@ const page = z.object({
 });
 
 const dagIdParam = z.string().min(1).max(250);
+/** Map indexes and try numbers are PostgreSQL integers. */
+const INT_MAX = 2_147_483_647;
+const mapIndexParam = z.coerce.number().int().min(-1).max(INT_MAX);
+const tryNumberParam = z.coerce.number().int().min(1).max(INT_MAX);
 
 // Request schemas are built once: zod compiles a schema the first time it validates with it,
 // which cost more CPU per request than the validation itself (bench W5: listing runs went from
@@ -45,6 +49,8 @@ const triggerBody = z.strictObject({
   dag_run_id: z
     .string()
     .regex(/^[A-Za-z0-9_.:+-]{1,250}$/, 'must be 1-250 letters, digits or _ . : + -')
+    // A path segment of its own: "." and ".." would name no run in a URL.
+    .refine((id) => id !== '.' && id !== '..', 'must not be "." or ".."')
     .optional(),
   logical_date: z.iso.datetime({ offset: true }).optional(),
   note: z.string().max(1000).optional(),
@@ -270,9 +276,12 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   /** One instance of a mapped task (Airflow's /taskInstances/{task_id}/{map_index}). */
   app.get('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/:mapIndex', async (c) => {
     const { dagId, runId, taskId } = c.req.param();
-    const mapIndex = z.coerce.number().int().min(-1).safeParse(c.req.param('mapIndex'));
+    const mapIndex = mapIndexParam.safeParse(c.req.param('mapIndex'));
     if (!mapIndex.success)
-      return c.json({ error: 'invalid', message: 'map index must be an integer >= -1' }, 400);
+      return c.json(
+        { error: 'invalid', message: 'map index must be an integer from -1 to 2147483647' },
+        400,
+      );
     return c.json(taskInstanceJson(await requireTaskInstance(dagId, runId, taskId, mapIndex.data)));
   });
 
@@ -333,9 +342,12 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   /** Marks one instance of a mapped task. */
   app.patch('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/:mapIndex', async (c) => {
     const { dagId, runId, taskId } = c.req.param();
-    const mapIndex = z.coerce.number().int().min(-1).safeParse(c.req.param('mapIndex'));
+    const mapIndex = mapIndexParam.safeParse(c.req.param('mapIndex'));
     if (!mapIndex.success)
-      return c.json({ error: 'invalid', message: 'map index must be an integer >= -1' }, 400);
+      return c.json(
+        { error: 'invalid', message: 'map index must be an integer from -1 to 2147483647' },
+        400,
+      );
     await requireTaskInstance(dagId, runId, taskId, mapIndex.data);
     const body = await jsonBody(c, markBody.pick({ new_state: true }));
     await deps.ops.markTaskInstance(dagId, runId, taskId, body.new_state, actor(), mapIndex.data);
@@ -344,17 +356,16 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
 
   app.get('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:tryNumber', async (c) => {
     const { dagId, runId, taskId } = c.req.param();
-    const tryNumber = z.coerce.number().int().min(1).safeParse(c.req.param('tryNumber'));
+    const tryNumber = tryNumberParam.safeParse(c.req.param('tryNumber'));
     if (!tryNumber.success)
       return c.json({ error: 'invalid', message: 'try number must be a positive integer' }, 400);
     // ?map_index=i: the log of one instance of a mapped task.
-    const mapIndex = z.coerce
-      .number()
-      .int()
-      .min(-1)
-      .safeParse(c.req.query('map_index') ?? -1);
+    const mapIndex = mapIndexParam.safeParse(c.req.query('map_index') ?? -1);
     if (!mapIndex.success)
-      return c.json({ error: 'invalid', message: 'map_index must be an integer >= -1' }, 400);
+      return c.json(
+        { error: 'invalid', message: 'map_index must be an integer from -1 to 2147483647' },
+        400,
+      );
     const ti = await requireTaskInstance(dagId, runId, taskId, mapIndex.data);
     if (tryNumber.data > Math.max(ti.tryNumber, 1)) {
       throw new NotFoundError(

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors';
 import { paramIssues } from '@updraft/core/params';
+import { type DataInterval, runDateProblem, ScheduleError } from '@updraft/core/schedule';
 import { TERMINAL_TASK_STATES } from '@updraft/core/state';
 import { timetableOf } from '@updraft/core/timetable';
 import { databaseError, type Queryable, rowsOf, schema } from '@updraft/db';
@@ -52,6 +53,8 @@ export class Operations {
   async triggerRun(dagId: string, opts: TriggerOptions): Promise<{ runId: string; id: number }> {
     const now = this.#r.clock.now();
     const logicalDate = opts.logicalDate ?? now;
+    const dateProblem = runDateProblem(logicalDate, 'logical date');
+    if (dateProblem) throw new InvalidError(`cannot trigger DAG "${dagId}": ${dateProblem}`);
     const runId =
       opts.runId ?? `manual__${logicalDate.toISOString()}_${randomBytes(3).toString('hex')}`;
     try {
@@ -73,9 +76,15 @@ export class Operations {
             { issues: problems },
           );
         }
-        const interval = timetableOf(version.spec, timetablesOf(this.#r)).manualRunInterval(
-          logicalDate,
-        );
+        let interval: DataInterval;
+        try {
+          interval = timetableOf(version.spec, timetablesOf(this.#r)).manualRunInterval(
+            logicalDate,
+          );
+        } catch (error) {
+          if (!(error instanceof ScheduleError)) throw error;
+          throw new InvalidError(`cannot trigger DAG "${dagId}": ${error.message}`);
+        }
         const created = await createRun(
           tx,
           version,
