@@ -41,6 +41,14 @@ describe('errorResponse', () => {
     ]);
   });
 
+  it('answers a deadlock left after the retries with a 503 and Retry-After', async () => {
+    const { app } = throwing(failedQuery('40P01', 'deadlock detected'));
+    const res = await app.request('/x');
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(await res.json()).toMatchObject({ error: 'busy' });
+  });
+
   it('answers anything else unexpected with a 500 that reveals nothing, and logs an error', async () => {
     const { app, logged } = throwing(
       failedQuery('42P01', 'relation "secret_table" does not exist'),

@@ -4,7 +4,7 @@
  * answered with a 500 that reveals nothing internal.
  */
 import { DomainError } from '@updraft/core/errors';
-import { databaseError } from '@updraft/db';
+import { databaseError, isTransientConflict } from '@updraft/db';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -76,6 +76,15 @@ export function errorResponse(error: unknown, c: Context, logger: Logger) {
   // date): the request's input, which validation should have caught. A 400 with PostgreSQL's
   // reason, and a warning so the gap in validation shows.
   const fromDatabase = databaseError(error);
+  // Lost to the engine's own transactions even after the retries (retryTransient): try again.
+  if (isTransientConflict(error)) {
+    logger.warn({ err: error, requestId, path: c.req.path }, 'request lost a lock conflict');
+    c.header('retry-after', '1');
+    return c.json<ErrorBody>(
+      { error: 'busy', message: 'the request conflicted with work in progress; send it again' },
+      503,
+    );
+  }
   if (fromDatabase.code?.startsWith('22')) {
     logger.warn(
       { err: error, requestId, path: c.req.path },

@@ -234,6 +234,31 @@ export function databaseError(error: unknown): { code: string | undefined; messa
   return { code: undefined, message: error instanceof Error ? error.message : String(error) };
 }
 
+/**
+ * SQLSTATEs of a transaction that lost to another and may simply be run again: a deadlock that
+ * PostgreSQL broke by aborting it, a serialization failure.
+ */
+const TRANSIENT_CODES = new Set(['40P01', '40001']);
+
+export function isTransientConflict(error: unknown): boolean {
+  return TRANSIENT_CODES.has(databaseError(error).code ?? '');
+}
+
+/**
+ * Runs `work` (a whole transaction) again when it lost a deadlock or a serialization conflict,
+ * up to `attempts` times, after a short random pause so the two do not meet again at once.
+ */
+export async function retryTransient<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= attempts || !isTransientConflict(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
+    }
+  }
+}
+
 /** Rows of a raw `db.execute` result: PGlite returns `{ rows }`, postgres.js an array. */
 export function rowsOf<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];

@@ -18,7 +18,7 @@ import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors
 import { paramIssues } from '@updraft/core/params';
 import { runDateProblem } from '@updraft/core/schedule';
 import { runInfosBetween, type Timetable, timetableOf } from '@updraft/core/timetable';
-import { type Queryable, rowsOf, schema, type Tx } from '@updraft/db';
+import { type Queryable, retryTransient, rowsOf, schema, type Tx } from '@updraft/db';
 import type { ReprocessBehaviour } from '@updraft/db/schema';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { Operations } from './ops/index.ts';
@@ -135,7 +135,7 @@ export class Backfills {
       });
     }
     const { db } = this.#r.database;
-    const result = await db.transaction(async (tx) => {
+    const result = await this.#transaction(async (tx) => {
       await lockDag(tx, input.dagId);
       const [dag] = await tx.select().from(schema.dags).where(eq(schema.dags.dagId, input.dagId));
       if (!dag) throw new NotFoundError(`DAG "${input.dagId}" not found`);
@@ -291,6 +291,11 @@ export class Backfills {
     return { backfill: started ?? backfill, plan: result.plan };
   }
 
+  /** A transaction, run again if it lost a deadlock to the engine (see Operations). */
+  #transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    return retryTransient(() => this.#r.database.db.transaction(work));
+  }
+
   #timetable(dagId: string, spec: Parameters<typeof timetableOf>[0]): Timetable {
     let timetable: Timetable;
     try {
@@ -351,8 +356,7 @@ export class Backfills {
   }
 
   async setPaused(id: number, paused: boolean, actor: string): Promise<BackfillRow> {
-    const { db } = this.#r.database;
-    const row = await db.transaction(async (tx) => {
+    const row = await this.#transaction(async (tx) => {
       // Waits for a start of its runs in progress: once paused, nothing more starts.
       const b = await this.#lockBackfill(tx, id);
       const [updated] = await tx
@@ -377,9 +381,8 @@ export class Backfills {
 
   /** Stops a backfill: its queued runs fail, running ones finish; it is completed at once. */
   async cancel(id: number, actor: string): Promise<BackfillRow> {
-    const { db } = this.#r.database;
     const now = this.#r.clock.now();
-    const out = await db.transaction(async (tx) => {
+    const out = await this.#transaction(async (tx) => {
       const b = await this.#lockBackfill(tx, id);
       const queued = await tx
         .select({ id: schema.dagRuns.id })

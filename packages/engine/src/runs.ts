@@ -148,7 +148,21 @@ export async function createRuns(
 
 /** Transaction-scoped lock on one DAG: serialises decisions that count against its limits. */
 export async function lockDag(tx: Queryable, dagId: string): Promise<void> {
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`updraft:dag:${dagId}`}))`);
+  await tx.execute(lockDagStatement(dagId));
+}
+
+const lockDagStatement = (dagId: string) =>
+  sql`select pg_advisory_xact_lock(hashtext(${`updraft:dag:${dagId}`}))`;
+
+/**
+ * The locks of several DAGs, in one round trip and in name order, before deciding their runs in
+ * one transaction (a worker's batch). Taken one at a time, a DAG's lock would be awaited while
+ * holding the pool lock of the DAG decided before it, and a transaction holding that DAG and
+ * waiting for the pool would deadlock with it. The locks' order is DAGs by name, then pools.
+ */
+export async function lockDags(tx: Queryable, dagIds: Iterable<string>): Promise<void> {
+  const sorted = [...new Set(dagIds)].sort();
+  if (sorted.length > 0) await pipeline(tx, sorted.map(lockDagStatement));
 }
 
 export interface AdvanceResult {

@@ -9,7 +9,14 @@ import { paramIssues } from '@updraft/core/params';
 import { type DataInterval, runDateProblem, ScheduleError } from '@updraft/core/schedule';
 import { TERMINAL_TASK_STATES } from '@updraft/core/state';
 import { timetableOf } from '@updraft/core/timetable';
-import { databaseError, type Queryable, rowsOf, schema } from '@updraft/db';
+import {
+  databaseError,
+  type Queryable,
+  retryTransient,
+  rowsOf,
+  schema,
+  type Tx,
+} from '@updraft/db';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { resetMappedTasks } from '../mapping.ts';
 import { refreshNextRun } from '../processor/index.ts';
@@ -45,6 +52,14 @@ export class Operations {
     this.#r = resources;
   }
 
+  /**
+   * One operation's transaction, run again if it lost a deadlock to the engine (a person's action
+   * takes the same DAG and pool locks as the scheduler and the workers).
+   */
+  #transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    return retryTransient(() => this.#r.database.db.transaction(work));
+  }
+
   #emit(changes: StateChange[]): void {
     if (changes.length > 0) this.#r.events.emit('stateChanges', changes);
   }
@@ -58,7 +73,7 @@ export class Operations {
     const runId =
       opts.runId ?? `manual__${logicalDate.toISOString()}_${randomBytes(3).toString('hex')}`;
     try {
-      const out = await this.#r.database.db.transaction(async (tx) => {
+      const out = await this.#transaction(async (tx) => {
         const dag = await requireDag(tx, dagId);
         if (!dag.isActive)
           throw new ConflictError(`DAG "${dagId}" is not active: its file no longer defines it`);
@@ -118,7 +133,7 @@ export class Operations {
   }
 
   async setPaused(dagId: string, paused: boolean, actor: string): Promise<void> {
-    const changes = await this.#r.database.db.transaction(async (tx) => {
+    const changes = await this.#transaction(async (tx) => {
       const dag = await requireDag(tx, dagId);
       if (dag.isPaused === paused) return [];
       await tx
@@ -168,7 +183,7 @@ export class Operations {
     },
   ): Promise<{ cleared: string[] }> {
     const now = this.#r.clock.now();
-    const out = await this.#r.database.db.transaction(async (tx) => {
+    const out = await this.#transaction(async (tx) => {
       const [run] = rowsOf<{ id: number; state: string; dag_version_id: number }>(
         await tx.execute(
           sql`select id, state, dag_version_id from dag_runs where dag_id = ${dagId} and run_id = ${runId} for update`,
@@ -295,7 +310,7 @@ export class Operations {
     /** One instance of a mapped task; by default every instance of the task. */
     mapIndex?: number,
   ): Promise<void> {
-    const changes = await this.#r.database.db.transaction(async (tx) => {
+    const changes = await this.#transaction(async (tx) => {
       const tis = rowsOf<{ id: number; dag_run_id: number; state: string }>(
         await tx.execute(sql`select t.id, t.dag_run_id, t.state from task_instances t
           where t.dag_id = ${dagId} and t.run_id = ${runId} and t.task_id = ${taskId}

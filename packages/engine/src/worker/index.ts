@@ -24,6 +24,7 @@ import { heartbeatProcess, registerProcess, stopProcess } from '../processes.ts'
 import { CHANNELS, type EngineResources } from '../resources.ts';
 import {
   advanceRun,
+  lockDags,
   RUN_ROW_COLUMNS,
   type RunRow,
   runIsOpenSql,
@@ -835,10 +836,16 @@ export class Worker {
             },
           };
         }
-        for (const runRow of runRows) {
+        // Nothing downstream of these tries, and the run goes on: no decision to make.
+        const toAdvance = runRows.filter((runRow) => {
           const plan = plans.find((p) => p.runPk === Number(runRow.id))!;
-          // Nothing downstream of these tries, and the run goes on: no decision to make.
-          if (plan.read === 'open' && rowsOf<{ open: boolean }>(plan.result)[0]?.open) continue;
+          return !(plan.read === 'open' && rowsOf<{ open: boolean }>(plan.result)[0]?.open);
+        });
+        // Runs of several DAGs: all their locks first, in order (see lockDags).
+        const dags = new Set(toAdvance.map((runRow) => runRow.dag_id));
+        if (dags.size > 1) await lockDags(tx, dags);
+        for (const runRow of toAdvance) {
+          const plan = plans.find((p) => p.runPk === Number(runRow.id))!;
           const advanced = await advanceRun(tx, this.#versions, Number(runRow.id), this.id, now, {
             locked: true,
             lockedRow: runRow,
