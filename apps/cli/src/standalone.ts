@@ -122,16 +122,27 @@ export async function runStandalone(
   const syncTimer = setInterval(sync, opts.syncIntervalMs);
   await scheduler.start();
   await worker.start();
-  const server = await serveApp(
-    createApp(resources, {
-      component: 'standalone',
-      ...(opts.version && { version: opts.version }),
-    }),
-    {
-      port: opts.port,
-      hostname: opts.host,
-    },
-  );
+  let server: Awaited<ReturnType<typeof serveApp>>;
+  try {
+    server = await serveApp(
+      createApp(resources, {
+        component: 'standalone',
+        ...(opts.version && { version: opts.version }),
+      }),
+      { port: opts.port, hostname: opts.host },
+    );
+  } catch (error) {
+    // Stop what started, so the process ends with the reason instead of running a scheduler
+    // and a worker without its API.
+    clearInterval(syncTimer);
+    await worker.stop();
+    await scheduler.stop();
+    await resources.database.close();
+    const taken = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
+    throw new Error(
+      `cannot serve on http://${opts.host}:${opts.port}: ${taken ? 'the port is in use (another Updraft standalone?); choose another with --port' : (error as Error).message}`,
+    );
+  }
   logger.info(
     {
       url: `http://${opts.host}:${server.port}`,

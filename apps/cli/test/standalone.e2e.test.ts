@@ -231,6 +231,56 @@ export default dag({ id: 'cyclic', team: 'data-eng' }, (d) => {
     );
   });
 
+  /** Another standalone, run until it exits by itself: its exit code and output. */
+  const second = (args: string[]) =>
+    new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+      const other = spawn(process.execPath, [MAIN, 'standalone', '--log-format', 'json', ...args], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, UPDRAFT_ENV: 'local' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      other.stdout!.on('data', (d) => (out += d));
+      other.stderr!.on('data', (d) => (out += d));
+      const timer = setTimeout(() => {
+        other.kill('SIGKILL');
+        reject(new Error(`the second standalone did not exit by itself:\n${out}`));
+      }, 60_000);
+      other.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, output: out });
+      });
+    });
+
+  it('a second standalone on the same data directory exits at once, naming the one that holds it', async () => {
+    const other = await second([
+      '--port',
+      String(await freePort()),
+      '--data-dir',
+      join(dir, 'data'),
+      '--dags-folder',
+      join(dir, 'dags'),
+    ]);
+    expect(other.code).toBe(1);
+    expect(other.output).toContain(`is in use by another process (pid ${child!.pid})`);
+    // The first one is unharmed.
+    expect((await get('/healthz')).status).toBe(200);
+  });
+
+  it('a second standalone on a port in use exits, saying so, instead of running without its API', async () => {
+    const other = await second([
+      '--port',
+      String(port),
+      '--data-dir',
+      join(dir, 'other-data'),
+      '--dags-folder',
+      join(dir, 'dags'),
+    ]);
+    expect(other.code).toBe(1);
+    expect(other.output).toContain(
+      `cannot serve on http://127.0.0.1:${port}: the port is in use (another Updraft standalone?); choose another with --port`,
+    );
+  });
+
   it('keeps its data across a restart', async () => {
     expect(await stop()).toBe(0);
     await start();

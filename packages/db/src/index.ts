@@ -3,11 +3,19 @@
  * same Drizzle API and run the same committed migrations.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { SQL } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { withPreparedStatements } from './prepared.ts';
 import * as schema from './schema/index.ts';
@@ -50,9 +58,47 @@ export interface OpenDatabaseOptions {
 
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseHandle> {
   if (opts.url) return openPostgres(opts.url, opts);
-  if (opts.dataDir && !opts.createInProcess && isNewDataDir(opts.dataDir))
-    await createPgliteInChild(opts.dataDir);
-  return openPglite(opts.dataDir);
+  // The creation child works in a side directory, under its parent's lock.
+  const unlock = opts.dataDir && !opts.createInProcess ? lockDataDir(opts.dataDir) : () => {};
+  try {
+    if (opts.dataDir && !opts.createInProcess && isNewDataDir(opts.dataDir))
+      await createPgliteInChild(opts.dataDir);
+    return await openPglite(opts.dataDir, unlock);
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}
+
+/**
+ * One process at a time per embedded data directory: PGlite is PostgreSQL in this process, and a
+ * second one on the same files would corrupt them. The lock is a file beside the directory
+ * naming its process; one left by a process that no longer runs is taken over. Returns the
+ * release.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const lockPath = `${dataDir}.lock`;
+  mkdirSync(dirname(dataDir), { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx' });
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        rmSync(lockPath, { force: true });
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+      const pid = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
+      if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) {
+        throw new Error(
+          `the embedded database in ${dataDir} is in use by another process (pid ${pid}): stop it, or use another data directory (if no such process runs, remove ${lockPath})`,
+        );
+      }
+      rmSync(lockPath, { force: true });
+    }
+  }
 }
 
 async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<DatabaseHandle> {
@@ -174,7 +220,10 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> {
+async function openPglite(
+  dataDir: string | undefined,
+  unlock: () => void = () => {},
+): Promise<DatabaseHandle> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   if (dataDir) mkdirSync(dataDir, { recursive: true });
@@ -192,7 +241,11 @@ async function openPglite(dataDir: string | undefined): Promise<DatabaseHandle> 
       return client.listen(channel, onNotify);
     },
     async close() {
-      await client.close();
+      try {
+        await client.close();
+      } finally {
+        unlock();
+      }
     },
   };
 }
@@ -224,14 +277,17 @@ const MIGRATION_LOCK_KEY = 7_265_001;
 /** The PostgreSQL error under a Drizzle "Failed query" wrapper: its SQLSTATE code and message. */
 export function databaseError(error: unknown): { code: string | undefined; message: string } {
   let current: unknown = error;
+  // Without a SQLSTATE (the connection failed), the innermost message says why.
+  let innermost = error instanceof Error ? error.message : String(error);
   for (let depth = 0; depth < 5 && current; depth++) {
     const candidate = current as { code?: unknown; message?: unknown; cause?: unknown };
     if (typeof candidate.code === 'string' && /^[0-9A-Z]{5}$/.test(candidate.code)) {
       return { code: candidate.code, message: String(candidate.message) };
     }
+    if (typeof candidate.message === 'string') innermost = candidate.message;
     current = candidate.cause;
   }
-  return { code: undefined, message: error instanceof Error ? error.message : String(error) };
+  return { code: undefined, message: innermost };
 }
 
 /**
@@ -255,6 +311,42 @@ export async function retryTransient<T>(work: () => Promise<T>, attempts = 3): P
     } catch (error) {
       if (attempt >= attempts || !isTransientConflict(error)) throw error;
       await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
+    }
+  }
+}
+
+/**
+ * SQLSTATEs that waiting will not fix: bad credentials, a database or role that does not exist.
+ * Anything else at start-up (refused, unresolvable host, "starting up") may be a database still
+ * coming up, or a restart.
+ */
+const FATAL_AT_START = new Set(['28000', '28P01', '3D000']);
+
+/**
+ * Waits until the database answers, for at most `timeoutMs`: an app started before its database
+ * (a cluster coming up, a failover) waits instead of dying. `onRetry` hears each failure and the
+ * pause before the next try. Fails at once on what waiting cannot fix.
+ */
+export async function waitForDatabase(
+  handle: DatabaseHandle,
+  opts: { timeoutMs: number; onRetry?: (error: unknown, retryInMs: number) => void },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await handle.db.execute(sql`select 1`);
+      return;
+    } catch (error) {
+      const { code, message } = databaseError(error);
+      const pause = Math.min(5_000, 250 * 2 ** attempt);
+      if (FATAL_AT_START.has(code ?? '') || Date.now() + pause > deadline) {
+        throw new Error(
+          `the database did not answer${FATAL_AT_START.has(code ?? '') ? '' : ` within ${Math.round(opts.timeoutMs / 1000)} s`}: ${message}`,
+          { cause: error },
+        );
+      }
+      opts.onRetry?.(error, pause);
+      await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
 }

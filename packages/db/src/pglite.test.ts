@@ -1,4 +1,12 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -86,6 +94,26 @@ describe('a new embedded data directory', () => {
     expect(readdirSync(parent).filter((e) => e.startsWith('.stale'))).toEqual([
       `.stale.creating-${process.ppid}`,
     ]);
+  });
+
+  it('is used by one process at a time: a live holder is named, a dead one is taken over', async () => {
+    const dataDir = join(parent, 'locked');
+    const lockPath = `${dataDir}.lock`;
+    // Held by a process that runs (this test's parent).
+    writeFileSync(lockPath, `${process.ppid}\n`);
+    await expect(openDatabase({ dataDir })).rejects.toThrow(
+      `the embedded database in ${dataDir} is in use by another process (pid ${process.ppid})`,
+    );
+    expect(existsSync(dataDir)).toBe(false);
+    // Left by a process that is gone.
+    writeFileSync(lockPath, '99999999\n');
+    const handle = await openDatabase({ dataDir });
+    try {
+      expect(readFileSync(lockPath, 'utf8').trim()).toBe(String(process.pid));
+    } finally {
+      await handle.close();
+    }
+    expect(existsSync(lockPath)).toBe(false);
   });
 
   it('replaces an empty directory made beforehand', async () => {

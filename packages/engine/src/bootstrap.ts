@@ -4,7 +4,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type EnvironmentName, type TeamsFile, teamsFileSchema } from '@updraft/core/environment';
-import { type DatabaseHandle, migrateDatabase, openDatabase } from '@updraft/db';
+import {
+  type DatabaseHandle,
+  databaseError,
+  migrateDatabase,
+  openDatabase,
+  waitForDatabase,
+} from '@updraft/db';
 import pino, { type Logger } from 'pino';
 import { parse } from 'yaml';
 import { declarePools } from './pools.ts';
@@ -88,6 +94,8 @@ export interface OpenEngineOptions {
   preparedStatements?: boolean;
   /** Timetable plugin modules (UPDRAFT_TIMETABLE_PLUGINS; docs/concepts/schedules.md). */
   timetablePlugins?: readonly string[];
+  /** How long to wait for a PostgreSQL that does not answer yet before giving up (default 2 min). */
+  startupWaitMs?: number;
 }
 
 /** Removes the password from a database URL for logs. */
@@ -115,6 +123,22 @@ export async function openEngine(opts: OpenEngineOptions): Promise<EngineResourc
     throw new Error(
       `cannot open the database (${opts.databaseUrl ? redactUrl(opts.databaseUrl) : `PGlite at ${opts.dataDir ?? 'memory'}`}): ${(error as Error).message}`,
     );
+  }
+  if (database.kind === 'postgres') {
+    const where = redactUrl(opts.databaseUrl ?? '');
+    try {
+      await waitForDatabase(database, {
+        timeoutMs: opts.startupWaitMs ?? 120_000,
+        onRetry: (error, retryInMs) =>
+          opts.logger.warn(
+            { database: where, reason: databaseError(error).message, retryInMs },
+            'waiting for the database',
+          ),
+      });
+    } catch (error) {
+      await database.close().catch(() => {});
+      throw new Error(`cannot open the database (${where}): ${(error as Error).message}`);
+    }
   }
   if (opts.migrate) await migrateDatabase(database);
   const resources: EngineResources = {
