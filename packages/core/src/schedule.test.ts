@@ -110,6 +110,23 @@ describe('nextRunInfo: cron data intervals', () => {
     });
   });
 
+  it.each([false, true])(
+    'without a start date, the first run is the latest interval that has ended (catchup %s)',
+    (catchup) => {
+      const now = d('2026-11-24T15:00:00Z');
+      const first = nextRunInfo(daily, opts({ now, catchup }));
+      expect(iso(first)).toEqual({
+        logicalDate: '2026-11-23T00:00:00.000Z',
+        start: '2026-11-23T00:00:00.000Z',
+        end: '2026-11-24T00:00:00.000Z',
+        runAfter: '2026-11-24T00:00:00.000Z',
+      });
+      const second = nextRunInfo(daily, opts({ now, catchup, lastInterval: first!.dataInterval }));
+      expect(second?.logicalDate.toISOString()).toBe('2026-11-24T00:00:00.000Z');
+      expect(second?.runAfter.toISOString()).toBe('2026-11-25T00:00:00.000Z');
+    },
+  );
+
   it('a start date between fire times aligns up to the next fire time', () => {
     const info = nextRunInfo(daily, opts({ startDate: d('2026-01-01T12:00:00Z') }));
     expect(info?.logicalDate.toISOString()).toBe('2026-01-02T00:00:00.000Z');

@@ -329,7 +329,9 @@ function nextRunInfoUnbounded(schedule: Schedule, opts: NextRunOptions): NextRun
       let start: Date;
       if (opts.lastInterval) start = cronAlignUp(schedule, opts.lastInterval.end);
       else if (opts.startDate) start = cronAlignUp(schedule, opts.startDate);
-      else start = cronAlignDown(schedule, opts.now);
+      // No start date: the latest interval that has ended, as Airflow does (not the one in
+      // progress, which would leave a new DAG without a run until the next boundary).
+      else start = cronPrev(schedule, cronAlignDown(schedule, opts.now));
       if (!opts.catchup) {
         // Skip to the latest interval that has fully ended by now.
         const latestEnd = cronAlignDown(schedule, opts.now);

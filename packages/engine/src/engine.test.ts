@@ -2,7 +2,7 @@ import { schema } from '@updraft/db';
 import { TEST_DATABASE_KINDS } from '@updraft/db/testing';
 import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngineHarness, type EngineHarness } from './testing.ts';
+import { createEngineHarness, type EngineHarness, waitFor } from './testing.ts';
 
 const CHAIN_DAG = `
 import { dag } from '@updraft/sdk';
@@ -128,6 +128,63 @@ describe.each(TEST_DATABASE_KINDS)('engine end to end (%s)', (kind) => {
       .from(schema.taskLogs)
       .where(eq(schema.taskLogs.taskInstanceId, byId.flaky!.id));
     expect(new Set(logs.map((l) => l.tryNumber))).toEqual(new Set([1, 2]));
+  });
+});
+
+describe('clearing a finished run (postgres)', () => {
+  let h: EngineHarness;
+  beforeAll(async () => {
+    h = await createEngineHarness('postgres');
+    await h.writeDag('failing.ts', FAILING_DAG);
+    await h.processor.sync();
+    await h.scheduler().start();
+    await h.worker().start();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('leaves it finished when nothing in it matches; reopens it when something is cleared', async () => {
+    const { runId } = await h.ops.triggerRun('failing', { actor: 'test' });
+    const finished = await h.finishedRun(runId);
+    const runEvents = async () =>
+      (
+        await h.resources.database.db
+          .select()
+          .from(schema.events)
+          .where(and(eq(schema.events.runId, runId), eq(schema.events.entity, 'dag_run')))
+      ).length;
+    const before = await runEvents();
+    // Only running task instances: there are none.
+    const none = await h.ops.clearTaskInstances('failing', runId, {
+      onlyRunning: true,
+      actor: 'test',
+    });
+    expect(none.cleared).toEqual([]);
+    const [same] = await h.resources.database.db
+      .select()
+      .from(schema.dagRuns)
+      .where(eq(schema.dagRuns.runId, runId));
+    expect(same!.state).toBe(finished.state);
+    expect(same!.endDate).toEqual(finished.endDate);
+    expect(await runEvents()).toBe(before);
+    // The failed task: the run goes back to work, and finishes again.
+    const some = await h.ops.clearTaskInstances('failing', runId, {
+      onlyFailed: true,
+      actor: 'test',
+    });
+    expect(some.cleared.sort()).toEqual(['after', 'flaky']);
+    expect(await runEvents()).toBeGreaterThan(before);
+    await waitFor(
+      async () => {
+        const [r] = await h.resources.database.db
+          .select()
+          .from(schema.dagRuns)
+          .where(eq(schema.dagRuns.runId, runId));
+        return r!.endDate && r!.endDate > finished.endDate! ? r : null;
+      },
+      { what: 'the reopened run to finish again' },
+    );
   });
 });
 

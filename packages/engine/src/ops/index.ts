@@ -260,7 +260,9 @@ export class Operations {
           { actor: opts.actor, reason, set: [sql`first_try_started_at = null`] },
         )),
       ];
-      if (run.state === 'success' || run.state === 'failed') {
+      // A finished run is reopened only when something in it was cleared: clearing its failed
+      // tasks when none failed leaves it as it was.
+      if ((run.state === 'success' || run.state === 'failed') && changes.length > 0) {
         const change = await transitionRun(tx, Number(run.id), 'queued', {
           actor: opts.actor,
           reason,
