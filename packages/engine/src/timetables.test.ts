@@ -6,10 +6,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ConflictError } from '@updraft/core/errors';
 import { type Timetable, TimetableRegistry } from '@updraft/core/timetable';
 import { schema } from '@updraft/db';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Operations } from './ops/index.ts';
 import type { Clock } from './resources.ts';
 import { createEngineHarness, type EngineHarness } from './testing.ts';
 import { loadTimetablePlugins } from './timetables.ts';
@@ -152,6 +154,24 @@ describe('timetables end to end (postgres)', () => {
       .from(schema.dags)
       .where(eq(schema.dags.dagId, dagId));
     expect(dag!.nextDagrunCreateAfter!.getTime()).toBeGreaterThan(clock.current.getTime());
+  });
+
+  it("unpausing from a process without the DAG's timetable plugin is a conflict saying what to set", async () => {
+    await h.ops.setPaused('custom', true, 'test');
+    const lacking = new Operations({
+      ...h.resources,
+      timetables: TimetableRegistry.withBuiltins(),
+    });
+    const attempt = lacking.setPaused('custom', false, 'test');
+    await expect(attempt).rejects.toThrow(ConflictError);
+    await expect(attempt).rejects.toThrow(
+      /cannot unpause DAG "custom" here: .*unknown timetable "every_hours".*UPDRAFT_TIMETABLE_PLUGINS/,
+    );
+    const [dag] = await h.resources.database.db
+      .select()
+      .from(schema.dags)
+      .where(eq(schema.dags.dagId, 'custom'));
+    expect(dag!.isPaused).toBe(true);
   });
 
   it('a DAG naming an unregistered timetable is an import error naming the DAG and the field', async () => {

@@ -151,7 +151,15 @@ export class Operations {
       if (!paused && dag.latestVersionId != null) {
         // Unpausing recomputes the next interval (catchup decides whether missed ones run).
         const version = await this.#versions.get(tx, dag.latestVersionId);
-        await refreshNextRun(tx, version.spec, this.#r.clock.now(), this.#r.timetables);
+        try {
+          await refreshNextRun(tx, version.spec, this.#r.clock.now(), this.#r.timetables);
+        } catch (error) {
+          // A timetable plugin the scheduler has and this process lacks (a configuration gap).
+          if (!(error instanceof ScheduleError)) throw error;
+          throw new ConflictError(
+            `cannot unpause DAG "${dagId}" here: ${error.message} (every process needs the scheduler's UPDRAFT_TIMETABLE_PLUGINS)`,
+          );
+        }
         return (await startQueuedRuns(tx, this.#versions, dagId, actor, this.#r.clock.now()))
           .changes;
       }
