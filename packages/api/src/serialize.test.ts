@@ -11,7 +11,7 @@ import {
 } from '@updraft/db/testing';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { iso, listingRows, runJson, taskInstanceJson } from './serialize.ts';
+import { dagJson, iso, listingRows, runJson, taskInstanceJson } from './serialize.ts';
 
 describe('iso', () => {
   it('writes what a Date parsed from the same text writes, for PostgreSQL text in UTC', () => {
@@ -38,6 +38,39 @@ describe('iso', () => {
       expect(iso(text)).toBe(new Date(text).toISOString());
     expect(iso(new Date('2026-11-24T17:18:20.123Z'))).toBe('2026-11-24T17:18:20.123Z');
     expect(iso(null)).toBeNull();
+  });
+});
+
+describe('dagJson', () => {
+  const row = {
+    dagId: 'd',
+    teamId: 't',
+    isPaused: false,
+    isActive: true,
+    fileloc: 'd.ts',
+    description: null,
+    tags: [],
+    schedule: null as string | null,
+    scheduleSummary: null as string | null,
+    timezone: 'UTC',
+    maxActiveRuns: 16,
+    maxActiveTasks: 16,
+    latestVersionId: 1,
+    nextDagrun: null,
+    nextDagrunDataIntervalStart: null,
+    nextDagrunDataIntervalEnd: null,
+    nextDagrunCreateAfter: null,
+    lastParsedAt: null,
+    createdAt: new Date(0),
+    updatedAt: new Date(0),
+  };
+
+  it.each([
+    ['a schedule', { schedule: '@daily' }, 'cron "0 0 * * *" (UTC)'],
+    ['no schedule', {}, 'manual only'],
+    ['a timetable', { scheduleSummary: 'every 12 hours' }, 'every 12 hours'],
+  ])('describes a DAG with %s', (_name, extra, description) => {
+    expect(dagJson({ ...row, ...extra }).schedule_description).toBe(description);
   });
 });
 

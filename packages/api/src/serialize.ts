@@ -64,7 +64,9 @@ export function listingRows<T extends PgTable>(table: T) {
 export function dagJson(d: Dag) {
   let schedule_description: string;
   try {
-    schedule_description = describeSchedule(parseSchedule(d.schedule, d.timezone));
+    // A timetable's summary, when one decides (written by the processor, which has the plugins).
+    schedule_description =
+      d.scheduleSummary ?? describeSchedule(parseSchedule(d.schedule, d.timezone));
   } catch {
     schedule_description = 'invalid schedule';
   }

@@ -156,6 +156,20 @@ describe('timetables end to end (postgres)', () => {
     expect(dag!.nextDagrunCreateAfter!.getTime()).toBeGreaterThan(clock.current.getTime());
   });
 
+  it('records what decides each DAG in words: the timetable summary, for the API and UI', async () => {
+    const rows = await h.resources.database.db
+      .select({ dagId: schema.dags.dagId, summary: schema.dags.scheduleSummary })
+      .from(schema.dags)
+      .orderBy(asc(schema.dags.dagId));
+    expect(Object.fromEntries(rows.map((r) => [r.dagId, r.summary]))).toEqual({
+      berlin_interval: null,
+      berlin_trigger: expect.stringMatching(
+        /^cron "30 2 \* \* \*" \(Europe\/Berlin\), trigger style/,
+      ),
+      custom: 'every 12 hours',
+    });
+  });
+
   it("unpausing from a process without the DAG's timetable plugin is a conflict saying what to set", async () => {
     await h.ops.setPaused('custom', true, 'test');
     const lacking = new Operations({

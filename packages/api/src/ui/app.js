@@ -548,7 +548,7 @@ function dagListView(/** @type {HTMLElement} */ main) {
             el(
               'td',
               {},
-              el('span', { title: d.schedule ?? 'manual only' }, d.schedule_description),
+              el('span', { title: d.schedule ?? d.schedule_description }, d.schedule_description),
               d.next_dagrun
                 ? el('div', { class: 'muted small' }, 'next: ', time(d.next_dagrun))
                 : null,

@@ -29,6 +29,11 @@ export const dags = pgTable(
     description: text('description'),
     tags: jsonb('tags').$type<string[]>().notNull().default([]),
     schedule: text('schedule'),
+    /**
+     * In words, when a timetable decides rather than `schedule`: its summary, written by the DAG
+     * processor, which has the timetable plugins (the API may not).
+     */
+    scheduleSummary: text('schedule_summary'),
     timezone: text('timezone').notNull().default('UTC'),
     maxActiveRuns: integer('max_active_runs').notNull(),
     maxActiveTasks: integer('max_active_tasks').notNull(),

@@ -283,7 +283,7 @@ async function upsertDag(
   timetables?: TimetableRegistry,
 ): Promise<boolean> {
   const contentHash = dagVersionHash(spec, file.sourceHash);
-  const fields = dagRowFields(spec, file.fileloc, now);
+  const fields = dagRowFields(spec, file.fileloc, now, timetables);
   await tx
     .insert(schema.dags)
     .values({ dagId: spec.dagId, isPaused: pauseNewDags, ...fields })

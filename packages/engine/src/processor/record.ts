@@ -6,7 +6,12 @@
  * (`null`), and the caller records those files one by one.
  */
 import { type DagSpec, dagVersionHash } from '@updraft/core/dag';
-import { type NextRunInfo, nextRunForSpec, type TimetableRegistry } from '@updraft/core/timetable';
+import {
+  describeTimetable,
+  type NextRunInfo,
+  nextRunForSpec,
+  type TimetableRegistry,
+} from '@updraft/core/timetable';
 import { type Queryable, rowsOf, schema } from '@updraft/db';
 import { inArray, sql } from 'drizzle-orm';
 import type { ParseMessage } from './parse.ts';
@@ -28,8 +33,14 @@ interface ExistingDag {
 }
 
 /** The columns of a DAG's row that come from its current spec and file (both recording paths). */
-export function dagRowFields(spec: DagSpec, fileloc: string, now: Date) {
+export function dagRowFields(
+  spec: DagSpec,
+  fileloc: string,
+  now: Date,
+  timetables?: TimetableRegistry,
+) {
   return {
+    scheduleSummary: spec.timetable ? describeTimetable(spec, timetables) : null,
     teamId: spec.team,
     fileloc,
     isActive: true,
@@ -183,7 +194,7 @@ export async function recordBatch(
             return {
               dagId: spec.dagId,
               isPaused: opts.pauseNewDags,
-              ...dagRowFields(spec, file.fileloc, now),
+              ...dagRowFields(spec, file.fileloc, now, opts.timetables),
               latestVersionId: known.get(spec.dagId) ?? null,
               nextDagrun: info?.logicalDate ?? null,
               nextDagrunDataIntervalStart: info?.dataInterval.start ?? null,
@@ -201,6 +212,7 @@ export async function recordBatch(
             description: excluded('description'),
             tags: excluded('tags'),
             schedule: excluded('schedule'),
+            scheduleSummary: excluded('schedule_summary'),
             timezone: excluded('timezone'),
             maxActiveRuns: excluded('max_active_runs'),
             maxActiveTasks: excluded('max_active_tasks'),
