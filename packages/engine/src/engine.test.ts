@@ -175,7 +175,7 @@ describe('clearing a finished run (postgres)', () => {
     });
     expect(some.cleared.sort()).toEqual(['after', 'flaky']);
     expect(await runEvents()).toBeGreaterThan(before);
-    await waitFor(
+    const again = await waitFor(
       async () => {
         const [r] = await h.resources.database.db
           .select()
@@ -185,6 +185,8 @@ describe('clearing a finished run (postgres)', () => {
       },
       { what: 'the reopened run to finish again' },
     );
+    // It started again: its duration (and any run timeout) counts from the second start.
+    expect(again.startDate!.getTime()).toBeGreaterThanOrEqual(finished.endDate!.getTime());
   });
 });
 

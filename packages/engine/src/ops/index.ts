@@ -271,10 +271,12 @@ export class Operations {
       // A finished run is reopened only when something in it was cleared: clearing its failed
       // tasks when none failed leaves it as it was.
       if ((run.state === 'success' || run.state === 'failed') && changes.length > 0) {
+        // It starts again when it runs again, as in Airflow: its duration and its dagrun_timeout
+        // count from then, not from its first start (which would time it out at once).
         const change = await transitionRun(tx, Number(run.id), 'queued', {
           actor: opts.actor,
           reason,
-          set: [sql`end_date = null`, sql`queued_at = ${now}`],
+          set: [sql`end_date = null`, sql`start_date = null`, sql`queued_at = ${now}`],
         });
         if (change) changes.push(change);
         changes.push(
