@@ -197,6 +197,8 @@ function poller(refresh, onError) {
       onError(null);
     } catch (error) {
       onError(error);
+      // What the page shows does not exist (a DAG or run id from an old link): nothing to poll.
+      if (error instanceof ApiError && error.status === 404) keepPolling = false;
     } finally {
       running = false;
     }
@@ -214,6 +216,26 @@ function poller(refresh, onError) {
       stopped = true;
       clearTimeout(timer);
     },
+  };
+}
+
+/**
+ * A page's load errors: shown in `errors`; a 404 (the DAG or run does not exist) also hides the
+ * page's content, which could only wait for data (and offer actions) that will never come.
+ * @param {{ show(error: unknown): void }} errors @param {HTMLElement[]} content
+ */
+function loadErrors(errors, content) {
+  /** @type {HTMLElement[]} */
+  let hidden = [];
+  return (/** @type {unknown} */ error) => {
+    errors.show(error);
+    if (error instanceof ApiError && error.status === 404) {
+      hidden = content.filter((node) => !node.hidden);
+      for (const node of hidden) node.hidden = true;
+    } else if (!error) {
+      for (const node of hidden) node.hidden = false;
+      hidden = [];
+    }
   };
 }
 
@@ -639,12 +661,7 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
     triggerError.box,
   );
 
-  add(main, [
-    breadcrumbs([
-      ['DAGs', '#/'],
-      [dagId, null],
-    ]),
-    errors.box,
+  const content = [
     header,
     el(
       'div',
@@ -653,6 +670,14 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
       el('section', { class: 'side card' }, form),
     ),
     el('section', { 'aria-labelledby': 'runs-h' }, el('h2', { id: 'runs-h' }, 'Runs'), runs),
+  ];
+  add(main, [
+    breadcrumbs([
+      ['DAGs', '#/'],
+      [dagId, null],
+    ]),
+    errors.box,
+    ...content,
   ]);
 
   /** @param {SubmitEvent} e */
@@ -694,33 +719,36 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
     }
   }
 
-  const poll = poller(async () => {
-    const [dag, runList] = await Promise.all([
-      api(dagPath(dagId)),
-      api(`${dagPath(dagId)}/dagRuns?limit=25`),
-    ]);
-    const dagRuns = /** @type {any[]} */ (runList.dag_runs);
-    if (!selectedRun || !dagRuns.some((r) => r.dag_run_id === selectedRun)) {
-      selectedRun = dagRuns[0]?.dag_run_id ?? null;
-    }
-    const selected = dagRuns.find((r) => r.dag_run_id === selectedRun) ?? null;
-    /** @type {any[]} */
-    let tis = [];
-    if (selected) {
-      tis = (await api(`${runPath(dagId, selected.dag_run_id)}/taskInstances?limit=1000`))
-        .task_instances;
-    }
-    const byTask = instancesByTask(tis);
-    render(header, dag, () => dagHeader(dag));
-    graphTitle.textContent = selected ? `Graph: run ${selected.dag_run_id}` : 'Graph';
-    render(graph, [dag.tasks, tis, selectedRun], () =>
-      taskGraph(dagId, dag.tasks, byTask, selectedRun),
-    );
-    render(runs, [dagRuns, selectedRun, runList.total_entries], () =>
-      runTable(dagRuns, runList.total_entries),
-    );
-    return dagRuns.some((r) => UNFINISHED_RUN_STATES.has(r.state));
-  }, errors.show);
+  const poll = poller(
+    async () => {
+      const [dag, runList] = await Promise.all([
+        api(dagPath(dagId)),
+        api(`${dagPath(dagId)}/dagRuns?limit=25`),
+      ]);
+      const dagRuns = /** @type {any[]} */ (runList.dag_runs);
+      if (!selectedRun || !dagRuns.some((r) => r.dag_run_id === selectedRun)) {
+        selectedRun = dagRuns[0]?.dag_run_id ?? null;
+      }
+      const selected = dagRuns.find((r) => r.dag_run_id === selectedRun) ?? null;
+      /** @type {any[]} */
+      let tis = [];
+      if (selected) {
+        tis = (await api(`${runPath(dagId, selected.dag_run_id)}/taskInstances?limit=1000`))
+          .task_instances;
+      }
+      const byTask = instancesByTask(tis);
+      render(header, dag, () => dagHeader(dag));
+      graphTitle.textContent = selected ? `Graph: run ${selected.dag_run_id}` : 'Graph';
+      render(graph, [dag.tasks, tis, selectedRun], () =>
+        taskGraph(dagId, dag.tasks, byTask, selectedRun),
+      );
+      render(runs, [dagRuns, selectedRun, runList.total_entries], () =>
+        runTable(dagRuns, runList.total_entries),
+      );
+      return dagRuns.some((r) => UNFINISHED_RUN_STATES.has(r.state));
+    },
+    loadErrors(errors, content),
+  );
 
   function dagHeader(/** @type {any} */ dag) {
     return el(
@@ -868,13 +896,7 @@ function runView(
   /** @type {any[]} */
   let tis = [];
 
-  add(main, [
-    breadcrumbs([
-      ['DAGs', '#/'],
-      [dagId, hrefDag(dagId)],
-      [runId, null],
-    ]),
-    errors.box,
+  const content = [
     summary,
     el('section', { 'aria-label': 'Graph' }, graph),
     el(
@@ -917,6 +939,15 @@ function runView(
       el('h2', { id: 'events-h' }, 'Event log'),
       eventsBox,
     ),
+  ];
+  add(main, [
+    breadcrumbs([
+      ['DAGs', '#/'],
+      [dagId, hrefDag(dagId)],
+      [runId, null],
+    ]),
+    errors.box,
+    ...content,
   ]);
 
   /**
@@ -983,24 +1014,29 @@ function runView(
     }
   }
 
-  const poll = poller(async () => {
-    const [run, dag, tiList, eventList] = await Promise.all([
-      api(runPath(dagId, runId)),
-      api(dagPath(dagId)),
-      api(`${runPath(dagId, runId)}/taskInstances?limit=1000`),
-      api(`${dagPath(dagId)}/events?dag_run_id=${enc(runId)}&limit=200`),
-    ]);
-    tis = tiList.task_instances;
-    render(summary, run, () => runSummary(run));
-    render(graph, [dag.tasks, tis], () => taskGraph(dagId, dag.tasks, instancesByTask(tis), runId));
-    render(tiBox, [tis, log?.taskId], () => tiTable(tis));
-    render(eventsBox, eventList.events, () => eventTable(eventList.events));
-    await refreshLog();
-    return (
-      UNFINISHED_RUN_STATES.has(run.state) ||
-      tis.some((t) => !TERMINAL_TASK_STATES.has(t.state ?? 'none'))
-    );
-  }, errors.show);
+  const poll = poller(
+    async () => {
+      const [run, dag, tiList, eventList] = await Promise.all([
+        api(runPath(dagId, runId)),
+        api(dagPath(dagId)),
+        api(`${runPath(dagId, runId)}/taskInstances?limit=1000`),
+        api(`${dagPath(dagId)}/events?dag_run_id=${enc(runId)}&limit=200`),
+      ]);
+      tis = tiList.task_instances;
+      render(summary, run, () => runSummary(run));
+      render(graph, [dag.tasks, tis], () =>
+        taskGraph(dagId, dag.tasks, instancesByTask(tis), runId),
+      );
+      render(tiBox, [tis, log?.taskId], () => tiTable(tis));
+      render(eventsBox, eventList.events, () => eventTable(eventList.events));
+      await refreshLog();
+      return (
+        UNFINISHED_RUN_STATES.has(run.state) ||
+        tis.some((t) => !TERMINAL_TASK_STATES.has(t.state ?? 'none'))
+      );
+    },
+    loadErrors(errors, content),
+  );
 
   function runSummary(/** @type {any} */ run) {
     document.title = `${label(run.state)} · ${runId} · ${dagId} · Updraft`;

@@ -245,4 +245,25 @@ describe('web UI (headless Chromium)', () => {
     await expect.poll(() => node.getAttribute('data-state'), POLL).toBe('failed');
     expect(pageErrors).toEqual([]);
   });
+
+  it.each([
+    ['a DAG', '#/dags/no_such_dag', /DAG "no_such_dag" does not exist/, 'trigger-button'],
+    ['a run', '#/dags/etl/runs/no_such_run', /no run "no_such_run"/, 'clear-failed'],
+  ])(
+    'says %s does not exist, without the page that would wait for it',
+    async (_what, hash, message, action) => {
+      await page.goto(`${base}/${hash}`);
+      await expect.poll(() => page.getByTestId('load-error').textContent(), POLL).toMatch(message);
+      expect(await page.getByTestId('load-error').isVisible()).toBe(true);
+      // No endless "Loading…", and no action on something that is not there.
+      expect(await page.getByTestId(action).isVisible()).toBe(false);
+      const visibleLoading = await page
+        .getByText('Loading…')
+        .evaluateAll(
+          (nodes) => nodes.filter((n) => (n as HTMLElement).offsetParent !== null).length,
+        );
+      expect(visibleLoading).toBe(0);
+      expect(pageErrors).toEqual([]);
+    },
+  );
 });
