@@ -1022,7 +1022,16 @@ function runView(
         api(`${runPath(dagId, runId)}/taskInstances?limit=1000`),
         api(`${dagPath(dagId)}/events?dag_run_id=${enc(runId)}&limit=200`),
       ]);
-      tis = tiList.task_instances;
+      // In the DAG's task order, a mapped task's instances by map index (by id, the instances an
+      // expansion added would come after later tasks).
+      const order = new Map(
+        dag.tasks.map((/** @type {any} */ t, /** @type {number} */ i) => [t.task_id, i]),
+      );
+      tis = [...tiList.task_instances].sort(
+        (a, b) =>
+          (order.get(a.task_id) ?? order.size) - (order.get(b.task_id) ?? order.size) ||
+          a.map_index - b.map_index,
+      );
       render(summary, run, () => runSummary(run));
       render(graph, [dag.tasks, tis], () =>
         taskGraph(dagId, dag.tasks, instancesByTask(tis), runId),
@@ -1222,7 +1231,7 @@ function runView(
             {},
             el('td', {}, time(e.when)),
             el('td', {}, e.entity),
-            el('td', {}, e.task_id ?? ''),
+            el('td', {}, e.task_id ? instanceName(e) : ''),
             el('td', {}, e.try_number ?? ''),
             el(
               'td',

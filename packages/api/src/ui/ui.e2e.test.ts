@@ -28,7 +28,8 @@ export default dag({ id: 'manual_only', team: 'analytics', schedule: null }, (d)
 const MAPPED_DAG = `
 import { dag } from '@updraft/sdk';
 export default dag({ id: 'mapped', team: 'data-eng', schedule: null }, (d) => {
-  d.map('square', [2, 3, 4], (ctx) => { ctx.log('squaring ' + ctx.item); return ctx.item * ctx.item; });
+  const square = d.map('square', [2, 3, 4], (ctx) => { ctx.log('squaring ' + ctx.item); return ctx.item * ctx.item; });
+  square.then(d.fn('total', async () => 29));
 });
 `;
 const BROKEN_DAG = `
@@ -229,6 +230,22 @@ describe('web UI (headless Chromium)', () => {
         )
         .toBe('success');
     }
+    // In task order, the instances by map index, though the expansion created them last.
+    await expect.poll(() => page.getByTestId('ti-row-total').count(), POLL).toBe(1);
+    const rowIds = await page
+      .getByTestId('ti-table')
+      .locator('tbody tr')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-testid')));
+    expect(rowIds).toEqual([
+      'ti-row-square[0]',
+      'ti-row-square[1]',
+      'ti-row-square[2]',
+      'ti-row-total',
+    ]);
+    // The event log names the instance.
+    await expect
+      .poll(() => page.getByTestId('event-table').textContent(), POLL)
+      .toContain('square[1]');
     await page.getByTestId('log-button-square[2]').click();
     await expect
       .poll(() => page.getByTestId('log-content').textContent(), POLL)
