@@ -3,7 +3,7 @@
  * missed runs (data-interval and trigger-style cron across a DST change, a custom registered
  * timetable); a DAG naming an unregistered timetable is an import error naming DAG and field.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConflictError } from '@updraft/core/errors';
@@ -204,6 +204,45 @@ describe('timetables end to end (postgres)', () => {
 });
 
 describe('timetable plugins', () => {
+  it('the plugin example in docs/concepts/schedules.md keeps to catchup, as its text says', async () => {
+    const page = await readFile(
+      new URL('../../../docs/concepts/schedules.md', import.meta.url),
+      'utf8',
+    );
+    const source = /```js\n(\/\/ plugins\/business-days\.mjs[\s\S]*?)```/.exec(page)?.[1];
+    expect(source).toBeDefined();
+    const dir = await mkdtemp(join(tmpdir(), 'updraft-doc-plugin-'));
+    try {
+      const file = join(dir, 'business-days.mjs');
+      await writeFile(file, source!);
+      const registry = await loadTimetablePlugins([file]);
+      const timetable = registry.create(
+        { name: 'business_days', params: { hour: 18 } },
+        { schedule: null, timezone: 'UTC' },
+      );
+      const first = (catchup: boolean, now: string) =>
+        timetable.nextRunInfo({
+          last: null,
+          restriction: { earliest: new Date('2026-11-02T00:00:00Z'), latest: null, catchup },
+          now: new Date(now),
+        });
+      // Tuesday evening: every weekday since Monday the 2nd with catchup; without it, today's.
+      expect(first(true, '2026-11-24T20:00:00Z')?.runAfter.toISOString()).toBe(
+        '2026-11-02T18:00:00.000Z',
+      );
+      expect(first(false, '2026-11-24T20:00:00Z')).toMatchObject({
+        logicalDate: new Date('2026-11-24T08:00:00Z'),
+        runAfter: new Date('2026-11-24T18:00:00Z'),
+      });
+      // Monday morning: Friday's is the latest that has ended.
+      expect(first(false, '2026-11-23T10:00:00Z')?.runAfter.toISOString()).toBe(
+        '2026-11-20T18:00:00.000Z',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('registers the factories a plugin module exports beside the built-ins; errors name the file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'updraft-timetables-'));
     try {
