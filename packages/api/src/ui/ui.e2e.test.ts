@@ -277,7 +277,8 @@ describe('web UI (headless Chromium)', () => {
       const visibleLoading = await page
         .getByText('Loading…')
         .evaluateAll(
-          (nodes) => nodes.filter((n) => (n as HTMLElement).offsetParent !== null).length,
+          (nodes) =>
+            nodes.filter((n) => (n as { offsetParent: unknown }).offsetParent !== null).length,
         );
       expect(visibleLoading).toBe(0);
       expect(pageErrors).toEqual([]);
