@@ -50,6 +50,22 @@ describe('secrets', () => {
     expect(masker.end()).toBe('tok');
   });
 
+  it('masks as the whole stream would be masked, with secrets inside others, at every cut', () => {
+    // A key, and credentials that contain it: the longer is masked whole wherever the cut falls.
+    const secrets = ['abcd', 'abcdefgh', 'cdefXY', 'hhhh'];
+    const text = 'x abcdefgh y abcd z abcdefXY hhhhhhh abcdefg';
+    const whole = maskSecrets(text, secrets);
+    expect(whole).toBe('x *** y *** z ***efXY ***hhh ***efg');
+    for (let a = 0; a <= text.length; a++)
+      for (let b = a; b <= text.length; b++)
+        expect(streamed(text, [a, b], secrets), `cuts at ${a}, ${b}`).toBe(whole);
+  });
+
+  it('masks the longer of two secrets whole, whatever order they are given in', () => {
+    expect(maskSecrets('k=abcdefgh', ['abcd', 'abcdefgh'])).toBe('k=***');
+    expect(maskSecrets('k=abcdefgh', ['abcdefgh', 'abcd'])).toBe('k=***');
+  });
+
   it('passes text through untouched when there is no secret', () => {
     const masker = secretMasker([]);
     expect(masker.push('abc')).toBe('abc');

@@ -13,16 +13,40 @@ export function sensitiveValues(vars: Readonly<Record<string, unknown>>): string
     .map(([, value]) => value);
 }
 
+/** Longest first, so a secret that contains another is masked whole, not around the shorter. */
+function bySize(secrets: readonly string[]): string[] {
+  return [...new Set(secrets.filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Masks `text` from the left up to `until`: at each position the longest secret starting there
+ * becomes `***` (it may run past `until`). Returns the masked text and where it stopped.
+ */
+function maskFrom(text: string, secrets: readonly string[], until: number) {
+  let out = '';
+  let i = 0;
+  let plain = 0;
+  while (i < until) {
+    const found = secrets.find((s) => text.startsWith(s, i));
+    if (found) {
+      out += `${text.slice(plain, i)}***`;
+      i += found.length;
+      plain = i;
+    } else i++;
+  }
+  return { masked: out + text.slice(plain, i), stop: i };
+}
+
 export function maskSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) out = out.split(secret).join('***');
-  return out;
+  const sorted = bySize(secrets);
+  return sorted.length === 0 ? text : maskFrom(text, sorted, text.length).masked;
 }
 
 /**
  * Masks a stream of text that arrives in chunks (a process's output, a container's log). A secret
- * may be split across two chunks, so the end of a chunk that could begin a secret is held back
- * until the next chunk (or `end`) shows whether it does. Text that cannot begin one passes at once.
+ * may be split across two chunks, so the end of a chunk that could begin a secret is held back,
+ * unmasked, until the next chunk (or `end`) shows whether it does. Text that cannot begin one
+ * passes at once. The result is the same as masking the whole stream at once.
  */
 export interface SecretMasker {
   /** The masked text that is safe to write now. */
@@ -32,18 +56,18 @@ export interface SecretMasker {
 }
 
 export function secretMasker(secrets: readonly string[]): SecretMasker {
-  const wanted = secrets.filter((s) => s.length > 0);
+  const sorted = bySize(secrets);
   let held = '';
   return {
     push(chunk) {
-      if (wanted.length === 0) return chunk;
-      const text = maskSecrets(held + chunk, wanted);
-      const keep = longestSecretStart(text, wanted);
-      held = text.slice(text.length - keep);
-      return text.slice(0, text.length - keep);
+      if (sorted.length === 0) return chunk;
+      const text = held + chunk;
+      const { masked, stop } = maskFrom(text, sorted, text.length - secretStart(text, sorted));
+      held = text.slice(stop);
+      return masked;
     },
     end() {
-      const rest = maskSecrets(held, wanted);
+      const rest = maskSecrets(held, sorted);
       held = '';
       return rest;
     },
@@ -51,7 +75,7 @@ export function secretMasker(secrets: readonly string[]): SecretMasker {
 }
 
 /** Length of the longest end of `text` that is the start of a secret (and not a whole one). */
-function longestSecretStart(text: string, secrets: readonly string[]): number {
+function secretStart(text: string, secrets: readonly string[]): number {
   let longest = 0;
   for (const secret of secrets) {
     for (let n = Math.min(secret.length - 1, text.length); n > longest; n--) {
