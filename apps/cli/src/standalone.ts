@@ -119,9 +119,9 @@ export async function runStandalone(
     }
   };
   await sync();
-  const syncTimer = setInterval(sync, opts.syncIntervalMs);
-  await scheduler.start();
-  await worker.start();
+  // The port before the scheduler and the worker: if it is taken (another standalone, most
+  // likely), nothing has run yet, and the process ends with the reason instead of running a
+  // scheduler and a worker without its API.
   let server: Awaited<ReturnType<typeof serveApp>>;
   try {
     server = await serveApp(
@@ -132,17 +132,15 @@ export async function runStandalone(
       { port: opts.port, hostname: opts.host },
     );
   } catch (error) {
-    // Stop what started, so the process ends with the reason instead of running a scheduler
-    // and a worker without its API.
-    clearInterval(syncTimer);
-    await worker.stop();
-    await scheduler.stop();
-    await resources.database.close();
+    await resources.database.close().catch(() => {});
     const taken = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
     throw new Error(
       `cannot serve on http://${opts.host}:${opts.port}: ${taken ? 'the port is in use (another Updraft standalone?); choose another with --port' : (error as Error).message}`,
     );
   }
+  const syncTimer = setInterval(sync, opts.syncIntervalMs);
+  await scheduler.start();
+  await worker.start();
   logger.info(
     {
       url: `http://${opts.host}:${server.port}`,

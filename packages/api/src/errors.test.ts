@@ -49,6 +49,11 @@ describe('errorResponse', () => {
     expect(await res.json()).toMatchObject({ error: 'busy' });
   });
 
+  it("keeps other data errors (not the request's values) 500s", async () => {
+    const { app } = throwing(failedQuery('22012', 'division by zero'));
+    expect((await app.request('/x')).status).toBe(500);
+  });
+
   it('answers anything else unexpected with a 500 that reveals nothing, and logs an error', async () => {
     const { app, logged } = throwing(
       failedQuery('42P01', 'relation "secret_table" does not exist'),

@@ -26,6 +26,21 @@ const STATUS: Record<DomainError['code'], ContentfulStatusCode> = {
   illegal_transition: 409,
 };
 
+/**
+ * SQLSTATEs of a value that cannot be stored or read as its type: too long, out of range, bad
+ * number, date or time zone, a character the encoding lacks (a NUL, a lone surrogate).
+ */
+const INPUT_DATA_ERRORS = new Set([
+  '22001',
+  '22003',
+  '22007',
+  '22008',
+  '22009',
+  '22021',
+  '22P02',
+  '22P05',
+]);
+
 export class BadRequest extends HTTPException {
   readonly details: unknown;
   constructor(message: string, details?: unknown) {
@@ -72,9 +87,9 @@ export function errorResponse(error: unknown, c: Context, logger: Logger) {
     );
   }
   const requestId = c.get('requestId' as never) as string | undefined;
-  // A value PostgreSQL refused as data (SQLSTATE class 22: out of range, bad encoding, invalid
-  // date): the request's input, which validation should have caught. A 400 with PostgreSQL's
-  // reason, and a warning so the gap in validation shows.
+  // A value of the request PostgreSQL refused (out of range, bad encoding, invalid date): input
+  // validation should have caught. A 400 with PostgreSQL's reason, and a warning so the gap in
+  // validation shows. Other data errors (a division by zero) stay 500s.
   const fromDatabase = databaseError(error);
   // Lost to the engine's own transactions even after the retries (retryTransient): try again.
   if (isTransientConflict(error)) {
@@ -85,7 +100,7 @@ export function errorResponse(error: unknown, c: Context, logger: Logger) {
       503,
     );
   }
-  if (fromDatabase.code?.startsWith('22')) {
+  if (INPUT_DATA_ERRORS.has(fromDatabase.code ?? '')) {
     logger.warn(
       { err: error, requestId, path: c.req.path },
       'the database refused a value of the request',

@@ -3,8 +3,10 @@
  * same Drizzle API and run the same committed migrations.
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import {
   existsSync,
+  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -12,7 +14,8 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { hostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type SQL, sql } from 'drizzle-orm';
@@ -70,35 +73,82 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseH
   }
 }
 
+/** Data-directory locks this process holds (a second open here would run two PGlites on them). */
+const heldLocks = new Set<string>();
+
 /**
  * One process at a time per embedded data directory: PGlite is PostgreSQL in this process, and a
- * second one on the same files would corrupt them. The lock is a file beside the directory
- * naming its process; one left by a process that no longer runs is taken over. Returns the
- * release.
+ * second one on the same files would corrupt them. The lock is a file beside the directory naming
+ * its process and host, made whole in one step (a link to a file already written, so nobody reads
+ * it half-written). One left by a process of this host that no longer runs is taken over: renamed
+ * away (one taker wins) and checked to be the one judged stale. Returns the release.
  */
 function lockDataDir(dataDir: string): () => void {
-  const lockPath = `${dataDir}.lock`;
-  mkdirSync(dirname(dataDir), { recursive: true });
-  for (let attempt = 0; ; attempt++) {
+  const lockPath = resolve(`${dataDir}.lock`);
+  if (heldLocks.has(lockPath))
+    throw new Error(`the embedded database in ${dataDir} is already open in this process`);
+  mkdirSync(dirname(lockPath), { recursive: true });
+  const me = `${process.pid} ${hostname()}`;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const mine = `${lockPath}.${process.pid}.${randomUUID()}`;
+    writeFileSync(mine, `${me}\n`);
     try {
-      writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx' });
+      linkSync(mine, lockPath);
+      heldLocks.add(lockPath);
       let released = false;
       return () => {
         if (released) return;
         released = true;
+        heldLocks.delete(lockPath);
         rmSync(lockPath, { force: true });
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
-      const pid = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) {
-        throw new Error(
-          `the embedded database in ${dataDir} is in use by another process (pid ${pid}): stop it, or use another data directory (if no such process runs, remove ${lockPath})`,
-        );
-      }
-      rmSync(lockPath, { force: true });
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      rmSync(mine, { force: true });
     }
+    const holder = readHolder(lockPath);
+    if (holder && !isStale(holder)) {
+      throw new Error(
+        `the embedded database in ${dataDir} is in use by another process (pid ${holder.pid}${holder.host === hostname() ? '' : ` on ${holder.host}`}): stop it, or use another data directory (if no such process runs, remove ${lockPath})`,
+      );
+    }
+    // Stale (or gone meanwhile): take it away, then make sure what was taken is what was judged.
+    const taken = `${lockPath}.stale.${process.pid}.${randomUUID()}`;
+    try {
+      renameSync(lockPath, taken);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      continue;
+    }
+    const was = readHolder(taken);
+    if (was && !isStale(was)) {
+      // Another starter's fresh lock, made after the stale one was read: give it back.
+      try {
+        linkSync(taken, lockPath);
+      } catch {}
+    }
+    rmSync(taken, { force: true });
   }
+  throw new Error(`could not lock the embedded database in ${dataDir}: its lock kept changing`);
+}
+
+function readHolder(lockPath: string): { pid: number; host: string } | null {
+  try {
+    const [pid, host] = readFileSync(lockPath, 'utf8').trim().split(' ');
+    return { pid: Number.parseInt(pid ?? '', 10), host: host ?? '' };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A lock of a process of this host that no longer runs, or of this process's pid but not held
+ * here (left by an earlier process that had this pid, as a container restarted with pid 1 has).
+ */
+function isStale(holder: { pid: number; host: string }): boolean {
+  if (holder.host !== hostname() || !Number.isInteger(holder.pid)) return false;
+  return holder.pid === process.pid || !isAlive(holder.pid);
 }
 
 async function openPostgres(url: string, opts: OpenDatabaseOptions): Promise<DatabaseHandle> {
@@ -284,7 +334,8 @@ export function databaseError(error: unknown): { code: string | undefined; messa
     if (typeof candidate.code === 'string' && /^[0-9A-Z]{5}$/.test(candidate.code)) {
       return { code: candidate.code, message: String(candidate.message) };
     }
-    if (typeof candidate.message === 'string') innermost = candidate.message;
+    const message = messageOf(current);
+    if (message) innermost = message;
     current = candidate.cause;
   }
   return { code: undefined, message: innermost };
@@ -349,6 +400,17 @@ export async function waitForDatabase(
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
+}
+
+/**
+ * An error's message; for an AggregateError (a host name that resolves to both ::1 and 127.0.0.1,
+ * both refused) its message is empty: its errors' messages.
+ */
+function messageOf(error: unknown): string {
+  const e = error as { message?: unknown; errors?: unknown; code?: unknown };
+  if (typeof e.message === 'string' && e.message) return e.message;
+  if (Array.isArray(e.errors) && e.errors.length > 0) return e.errors.map(messageOf).join('; ');
+  return typeof e.code === 'string' ? e.code : '';
 }
 
 /** Rows of a raw `db.execute` result: PGlite returns `{ rows }`, postgres.js an array. */

@@ -7,7 +7,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,20 +100,27 @@ describe('a new embedded data directory', () => {
     const dataDir = join(parent, 'locked');
     const lockPath = `${dataDir}.lock`;
     // Held by a process that runs (this test's parent).
-    writeFileSync(lockPath, `${process.ppid}\n`);
+    writeFileSync(lockPath, `${process.ppid} ${hostname()}\n`);
     await expect(openDatabase({ dataDir })).rejects.toThrow(
       `the embedded database in ${dataDir} is in use by another process (pid ${process.ppid})`,
     );
+    // Held on another host: whether it runs cannot be known here.
+    writeFileSync(lockPath, `1 elsewhere\n`);
+    await expect(openDatabase({ dataDir })).rejects.toThrow('(pid 1 on elsewhere)');
     expect(existsSync(dataDir)).toBe(false);
     // Left by a process that is gone.
-    writeFileSync(lockPath, '99999999\n');
+    writeFileSync(lockPath, `99999999 ${hostname()}\n`);
     const handle = await openDatabase({ dataDir });
     try {
-      expect(readFileSync(lockPath, 'utf8').trim()).toBe(String(process.pid));
+      expect(readFileSync(lockPath, 'utf8').trim()).toBe(`${process.pid} ${hostname()}`);
+      // Not twice in one process either.
+      await expect(openDatabase({ dataDir })).rejects.toThrow('is already open in this process');
     } finally {
       await handle.close();
     }
     expect(existsSync(lockPath)).toBe(false);
+    // Only the data directory is left beside the others: no lock or temporary files.
+    expect(readdirSync(parent).filter((e) => e.startsWith('locked'))).toEqual(['locked']);
   });
 
   it('replaces an empty directory made beforehand', async () => {

@@ -76,3 +76,21 @@ describe('retryTransient (postgres)', () => {
     expect(databaseError(await deadlocking.catch((e) => e)).code).toBe('40P01');
   });
 });
+
+describe('databaseError', () => {
+  it('gives the SQLSTATE under a wrapper, else the innermost message, an AggregateError’s parts joined', () => {
+    const refused = (address: string) =>
+      Object.assign(new Error(`connect ECONNREFUSED ${address}`), { code: 'ECONNREFUSED' });
+    // What connecting to a name that resolves to ::1 and 127.0.0.1 throws when both refuse.
+    const both = new AggregateError([refused('::1:5432'), refused('127.0.0.1:5432')], '');
+    expect(databaseError(new Error('Failed query: select 1', { cause: both }))).toEqual({
+      code: undefined,
+      message: 'connect ECONNREFUSED ::1:5432; connect ECONNREFUSED 127.0.0.1:5432',
+    });
+    const pg = Object.assign(new Error('deadlock detected'), { code: '40P01' });
+    expect(databaseError(new Error('Failed query', { cause: pg }))).toEqual({
+      code: '40P01',
+      message: 'deadlock detected',
+    });
+  });
+});

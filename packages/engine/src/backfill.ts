@@ -203,7 +203,7 @@ export class Backfills {
       if (taskInstances > MAX_BACKFILL_TASK_INSTANCES) {
         throw new InvalidError(
           `a backfill of DAG "${input.dagId}" from ${input.from.toISOString()} to ${input.to.toISOString()} would create ${taskInstances} task instances (${newRuns} runs of ${version.spec.tasks.length} tasks); at most ${MAX_BACKFILL_TASK_INSTANCES} at once: split the range`,
-          { field: 'to_date' },
+          { field: 'to' },
         );
       }
       if (input.dryRun) return { backfill: null, plan, changes: [] as StateChange[] };

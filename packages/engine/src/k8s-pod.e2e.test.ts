@@ -5,11 +5,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { schema } from '@updraft/db';
+import { rowsOf, schema } from '@updraft/db';
 import { createKubeClients, createKubernetesPodRunner, type KubeClients } from '@updraft/kube';
 import { type PodTaskIdentity, podLabelSelector } from '@updraft/kube/spec';
 import { type KubeTestServer, startKubeTestServer } from '@updraft/kube-test-server';
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineHarness, type EngineHarness, TEST_TEAMS, waitFor } from './testing.ts';
 import {
@@ -72,7 +72,7 @@ const SECRET_IN_PIECES = {
   command: [
     'sh',
     '-c',
-    'printf "%.6s" "$DB_PASSWORD"; sleep 0.3; printf "%s" "$DB_PASSWORD" | cut -c7-; echo done',
+    'printf "%.6s" "$DB_PASSWORD"; sleep 0.3; printf "%s" "$DB_PASSWORD" | cut -c7-; echo done; printf \'{"password": "%s"}\' "$DB_PASSWORD" > "$UPDRAFT_RESULT_PATH"',
   ],
   env: { DB_PASSWORD: 'pod-s3cret-value' },
   securityContext: { runAsUser: 65534 },
@@ -209,6 +209,13 @@ describe('k8sPod tasks (PostgreSQL, kube test server)', () => {
     expect(log).toMatch(/\*\*\*\ndone\n/);
     expect(log).not.toContain('pod-s3cret-value');
     expect(log).not.toContain('s3cret-value');
+    // The result the pod wrote, too.
+    const [xcom] = rowsOf<{ value: string }>(
+      await h.resources.database.db.execute(
+        sql`select value::text as value from xcoms where task_instance_id = ${t.id}`,
+      ),
+    );
+    expect(JSON.parse(xcom!.value)).toEqual({ password: '***' });
   });
 
   it('runs three pods that pass their results downstream, with logs while they run', async () => {

@@ -80,5 +80,12 @@ describe('lock order in a worker batch of two DAGs (postgres)', () => {
     for (const { runId } of [runA, runB]) {
       expect((await h.finishedRun(runId)).state).toBe('success');
     }
+    // Both tries were recorded by one batch (one transaction: one now()), the case under test.
+    const ends = rowsOf<{ at: string }>(
+      await db.execute(sql`select at::text as at from events
+        where task_id = 'first' and from_state = 'running' and to_state = 'success'`),
+    );
+    expect(ends).toHaveLength(2);
+    expect(ends[0]!.at).toBe(ends[1]!.at);
   });
 });

@@ -158,7 +158,9 @@ const lockDagStatement = (dagId: string) =>
  * The locks of several DAGs, in one round trip and in name order, before deciding their runs in
  * one transaction (a worker's batch). Taken one at a time, a DAG's lock would be awaited while
  * holding the pool lock of the DAG decided before it, and a transaction holding that DAG and
- * waiting for the pool would deadlock with it. The locks' order is DAGs by name, then pools.
+ * waiting for the pool would deadlock with it: no DAG's lock is awaited while a pool's is held.
+ * Pools are still taken run by run (each run's in name order), so two batches whose runs use two
+ * pools in opposite orders can deadlock; PostgreSQL breaks it and the batch is recorded again.
  */
 export async function lockDags(tx: Queryable, dagIds: Iterable<string>): Promise<void> {
   const sorted = [...new Set(dagIds)].sort();

@@ -154,10 +154,10 @@ export class Operations {
         try {
           await refreshNextRun(tx, version.spec, this.#r.clock.now(), this.#r.timetables);
         } catch (error) {
-          // A timetable plugin the scheduler has and this process lacks (a configuration gap).
+          // Most often a timetable plugin the scheduler has and this process lacks.
           if (!(error instanceof ScheduleError)) throw error;
           throw new ConflictError(
-            `cannot unpause DAG "${dagId}" here: ${error.message} (every process needs the scheduler's UPDRAFT_TIMETABLE_PLUGINS)`,
+            `cannot unpause DAG "${dagId}" here: ${error.message} (a timetable plugin must be in every process's UPDRAFT_TIMETABLE_PLUGINS, as in the scheduler's)`,
           );
         }
         return (await startQueuedRuns(tx, this.#versions, dagId, actor, this.#r.clock.now()))

@@ -178,7 +178,7 @@ export function createPodExecutor(opts: PodExecutorOptions): Executor {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     ctx.log(`${describeOutcome(outcome)}${outcome.reattached ? ' (reattached)' : ''}\n`);
     if (outcome.state === 'success') {
-      return outcome.result === undefined ? {} : { result: outcome.result };
+      return outcome.result === undefined ? {} : { result: maskedResult(outcome.result, config) };
     }
     const failure = outcome.failure ?? {
       reason: `${describeOutcome(outcome)} without a reason`,
@@ -188,6 +188,21 @@ export function createPodExecutor(opts: PodExecutorOptions): Executor {
       retryable: failure.retryable,
     });
   };
+}
+
+/** A pod's result with its literal secret-named env values masked, as a shell task's is. */
+function maskedResult(result: unknown, config: { env?: Record<string, unknown> }): unknown {
+  const secrets = sensitiveValues(config.env ?? {});
+  if (secrets.length === 0) return result;
+  const text = JSON.stringify(result);
+  const masked = maskSecrets(text, secrets);
+  if (masked === text) return result;
+  try {
+    return JSON.parse(masked);
+  } catch {
+    // The secret spanned JSON syntax: keep nothing of it rather than a broken value.
+    return maskSecrets(String(result), secrets);
+  }
 }
 
 export const NO_KUBERNETES_REASON =
