@@ -87,10 +87,6 @@ export function errorResponse(error: unknown, c: Context, logger: Logger) {
     );
   }
   const requestId = c.get('requestId' as never) as string | undefined;
-  // A value of the request PostgreSQL refused (out of range, bad encoding, invalid date): input
-  // validation should have caught. A 400 with PostgreSQL's reason, and a warning so the gap in
-  // validation shows. Other data errors (a division by zero) stay 500s.
-  const fromDatabase = databaseError(error);
   // Lost to the engine's own transactions even after the retries (retryTransient): try again.
   if (isTransientConflict(error)) {
     logger.warn({ err: error, requestId, path: c.req.path }, 'request lost a lock conflict');
@@ -100,6 +96,10 @@ export function errorResponse(error: unknown, c: Context, logger: Logger) {
       503,
     );
   }
+  // A value of the request PostgreSQL refused (out of range, bad encoding, invalid date): input
+  // validation should have caught. A 400 with PostgreSQL's reason, and a warning so the gap in
+  // validation shows. Other data errors (a division by zero) stay 500s.
+  const fromDatabase = databaseError(error);
   if (INPUT_DATA_ERRORS.has(fromDatabase.code ?? '')) {
     logger.warn(
       { err: error, requestId, path: c.req.path },

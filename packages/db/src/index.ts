@@ -367,6 +367,14 @@ export async function retryTransient<T>(work: () => Promise<T>, attempts = 3): P
 }
 
 /**
+ * A transaction, run again when it lost a deadlock or a serialization conflict to another
+ * (retryTransient): for operations that take the engine's locks from outside it.
+ */
+export function retriedTransaction<T>(db: Database, work: (tx: Tx) => Promise<T>): Promise<T> {
+  return retryTransient(() => db.transaction(work));
+}
+
+/**
  * SQLSTATEs that waiting will not fix: bad credentials, a database or role that does not exist.
  * Anything else at start-up (refused, unresolvable host, "starting up") may be a database still
  * coming up, or a restart.
@@ -389,10 +397,11 @@ export async function waitForDatabase(
       return;
     } catch (error) {
       const { code, message } = databaseError(error);
+      const fatal = FATAL_AT_START.has(code ?? '');
       const pause = Math.min(5_000, 250 * 2 ** attempt);
-      if (FATAL_AT_START.has(code ?? '') || Date.now() + pause > deadline) {
+      if (fatal || Date.now() + pause > deadline) {
         throw new Error(
-          `the database did not answer${FATAL_AT_START.has(code ?? '') ? '' : ` within ${Math.round(opts.timeoutMs / 1000)} s`}: ${message}`,
+          `the database did not answer${fatal ? '' : ` within ${Math.round(opts.timeoutMs / 1000)} s`}: ${message}`,
           { cause: error },
         );
       }

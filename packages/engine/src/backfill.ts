@@ -18,7 +18,7 @@ import { ConflictError, InvalidError, NotFoundError } from '@updraft/core/errors
 import { paramIssues } from '@updraft/core/params';
 import { runDateProblem } from '@updraft/core/schedule';
 import { runInfosBetween, type Timetable, timetableOf } from '@updraft/core/timetable';
-import { type Queryable, retryTransient, rowsOf, schema, type Tx } from '@updraft/db';
+import { type Queryable, retriedTransaction, rowsOf, schema, type Tx } from '@updraft/db';
 import type { ReprocessBehaviour } from '@updraft/db/schema';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { Operations } from './ops/index.ts';
@@ -293,7 +293,7 @@ export class Backfills {
 
   /** A transaction, run again if it lost a deadlock to the engine (see Operations). */
   #transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    return retryTransient(() => this.#r.database.db.transaction(work));
+    return retriedTransaction(this.#r.database.db, work);
   }
 
   #timetable(dagId: string, spec: Parameters<typeof timetableOf>[0]): Timetable {

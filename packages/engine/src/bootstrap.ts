@@ -110,24 +110,21 @@ export function redactUrl(url: string): string {
 }
 
 export async function openEngine(opts: OpenEngineOptions): Promise<EngineResources> {
-  let database: DatabaseHandle;
+  const where = opts.databaseUrl
+    ? redactUrl(opts.databaseUrl)
+    : `PGlite at ${opts.dataDir ?? 'memory'}`;
+  let opened: DatabaseHandle | undefined;
   try {
-    database = await openDatabase({
+    opened = await openDatabase({
       url: opts.databaseUrl,
       dataDir: opts.dataDir,
       applicationName: opts.applicationName,
       maxConnections: opts.maxConnections,
       preparedStatements: opts.preparedStatements,
     });
-  } catch (error) {
-    throw new Error(
-      `cannot open the database (${opts.databaseUrl ? redactUrl(opts.databaseUrl) : `PGlite at ${opts.dataDir ?? 'memory'}`}): ${(error as Error).message}`,
-    );
-  }
-  if (database.kind === 'postgres') {
-    const where = redactUrl(opts.databaseUrl ?? '');
-    try {
-      await waitForDatabase(database, {
+    // PostgreSQL may not answer yet (a cluster coming up, a failover): wait for it.
+    if (opened.kind === 'postgres') {
+      await waitForDatabase(opened, {
         timeoutMs: opts.startupWaitMs ?? 120_000,
         onRetry: (error, retryInMs) =>
           opts.logger.warn(
@@ -135,11 +132,12 @@ export async function openEngine(opts: OpenEngineOptions): Promise<EngineResourc
             'waiting for the database',
           ),
       });
-    } catch (error) {
-      await database.close().catch(() => {});
-      throw new Error(`cannot open the database (${where}): ${(error as Error).message}`);
     }
+  } catch (error) {
+    await opened?.close().catch(() => {});
+    throw new Error(`cannot open the database (${where}): ${(error as Error).message}`);
   }
+  const database = opened;
   if (opts.migrate) await migrateDatabase(database);
   const resources: EngineResources = {
     database,

@@ -124,7 +124,9 @@ function dagKey(dagId: string): string {
   return `updraft:dag:${dagId}`;
 }
 
-const lockDagSql = (dagId: string) => sql`select pg_advisory_xact_lock(hashtext(${dagKey(dagId)}))`;
+/** The transaction-scoped lock of one DAG (the one key every DAG lock uses). */
+export const lockDagSql = (dagId: string) =>
+  sql`select pg_advisory_xact_lock(hashtext(${dagKey(dagId)}))`;
 const lockPoolSql = (pool: string) => sql`select pg_advisory_xact_lock(hashtext(${poolKey(pool)}))`;
 
 /** The task instances a DAG has queued or running (`d`: its row in dags). */

@@ -20,6 +20,7 @@ import { requestCallbacks } from './callbacks.ts';
 import { expandMappedTasks } from './mapping.ts';
 import { loadPreviousRunStates } from './past.ts';
 import {
+  lockDagSql,
   type QueueOptions,
   queueAtOnce,
   queueingLocksSql,
@@ -148,11 +149,8 @@ export async function createRuns(
 
 /** Transaction-scoped lock on one DAG: serialises decisions that count against its limits. */
 export async function lockDag(tx: Queryable, dagId: string): Promise<void> {
-  await tx.execute(lockDagStatement(dagId));
+  await tx.execute(lockDagSql(dagId));
 }
-
-const lockDagStatement = (dagId: string) =>
-  sql`select pg_advisory_xact_lock(hashtext(${`updraft:dag:${dagId}`}))`;
 
 /**
  * The locks of several DAGs, in one round trip and in name order, before deciding their runs in
@@ -164,7 +162,7 @@ const lockDagStatement = (dagId: string) =>
  */
 export async function lockDags(tx: Queryable, dagIds: Iterable<string>): Promise<void> {
   const sorted = [...new Set(dagIds)].sort();
-  if (sorted.length > 0) await pipeline(tx, sorted.map(lockDagStatement));
+  if (sorted.length > 0) await pipeline(tx, sorted.map(lockDagSql));
 }
 
 export interface AdvanceResult {

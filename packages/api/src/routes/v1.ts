@@ -29,6 +29,11 @@ const dagIdParam = z.string().min(1).max(250);
 /** Map indexes and try numbers are PostgreSQL integers. */
 const INT_MAX = 2_147_483_647;
 const mapIndexParam = z.coerce.number().int().min(-1).max(INT_MAX);
+/** The answer to a map index outside mapIndexParam, named as the request named it. */
+const badMapIndex = (name: 'map index' | 'map_index') => ({
+  error: 'invalid',
+  message: `${name} must be an integer from -1 to ${INT_MAX}`,
+});
 const tryNumberParam = z.coerce.number().int().min(1).max(INT_MAX);
 
 // Request schemas are built once: zod compiles a schema the first time it validates with it,
@@ -277,11 +282,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   app.get('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/:mapIndex', async (c) => {
     const { dagId, runId, taskId } = c.req.param();
     const mapIndex = mapIndexParam.safeParse(c.req.param('mapIndex'));
-    if (!mapIndex.success)
-      return c.json(
-        { error: 'invalid', message: 'map index must be an integer from -1 to 2147483647' },
-        400,
-      );
+    if (!mapIndex.success) return c.json(badMapIndex('map index'), 400);
     return c.json(taskInstanceJson(await requireTaskInstance(dagId, runId, taskId, mapIndex.data)));
   });
 
@@ -343,11 +344,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
   app.patch('/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/:mapIndex', async (c) => {
     const { dagId, runId, taskId } = c.req.param();
     const mapIndex = mapIndexParam.safeParse(c.req.param('mapIndex'));
-    if (!mapIndex.success)
-      return c.json(
-        { error: 'invalid', message: 'map index must be an integer from -1 to 2147483647' },
-        400,
-      );
+    if (!mapIndex.success) return c.json(badMapIndex('map index'), 400);
     await requireTaskInstance(dagId, runId, taskId, mapIndex.data);
     const body = await jsonBody(c, markBody.pick({ new_state: true }));
     await deps.ops.markTaskInstance(dagId, runId, taskId, body.new_state, actor(), mapIndex.data);
@@ -361,11 +358,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
       return c.json({ error: 'invalid', message: 'try number must be a positive integer' }, 400);
     // ?map_index=i: the log of one instance of a mapped task.
     const mapIndex = mapIndexParam.safeParse(c.req.query('map_index') ?? -1);
-    if (!mapIndex.success)
-      return c.json(
-        { error: 'invalid', message: 'map_index must be an integer from -1 to 2147483647' },
-        400,
-      );
+    if (!mapIndex.success) return c.json(badMapIndex('map_index'), 400);
     const ti = await requireTaskInstance(dagId, runId, taskId, mapIndex.data);
     if (tryNumber.data > Math.max(ti.tryNumber, 1)) {
       throw new NotFoundError(

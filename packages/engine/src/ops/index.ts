@@ -12,7 +12,7 @@ import { timetableOf } from '@updraft/core/timetable';
 import {
   databaseError,
   type Queryable,
-  retryTransient,
+  retriedTransaction,
   rowsOf,
   schema,
   type Tx,
@@ -57,7 +57,7 @@ export class Operations {
    * takes the same DAG and pool locks as the scheduler and the workers).
    */
   #transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    return retryTransient(() => this.#r.database.db.transaction(work));
+    return retriedTransaction(this.#r.database.db, work);
   }
 
   #emit(changes: StateChange[]): void {

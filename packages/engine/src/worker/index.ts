@@ -837,15 +837,15 @@ export class Worker {
           };
         }
         // Nothing downstream of these tries, and the run goes on: no decision to make.
-        const toAdvance = runRows.filter((runRow) => {
+        const toAdvance = runRows.flatMap((runRow) => {
           const plan = plans.find((p) => p.runPk === Number(runRow.id))!;
-          return !(plan.read === 'open' && rowsOf<{ open: boolean }>(plan.result)[0]?.open);
+          const goesOn = plan.read === 'open' && rowsOf<{ open: boolean }>(plan.result)[0]?.open;
+          return goesOn ? [] : [{ runRow, plan }];
         });
         // Runs of several DAGs: all their locks first, in order (see lockDags).
-        const dags = new Set(toAdvance.map((runRow) => runRow.dag_id));
+        const dags = new Set(toAdvance.map(({ runRow }) => runRow.dag_id));
         if (dags.size > 1) await lockDags(tx, dags);
-        for (const runRow of toAdvance) {
-          const plan = plans.find((p) => p.runPk === Number(runRow.id))!;
+        for (const { runRow, plan } of toAdvance) {
           const advanced = await advanceRun(tx, this.#versions, Number(runRow.id), this.id, now, {
             locked: true,
             lockedRow: runRow,

@@ -140,9 +140,10 @@ export function createPodExecutor(opts: PodExecutorOptions): Executor {
     ctx.log(
       `${ctx.resumed ? 'resuming: following' : 'running'} pod ${namespace}/${podName(identity)} (image ${config.image})\n`,
     );
-    // Literal env values named like secrets are masked in the container's log, as a shell task's
-    // are (values from Secrets never reach the worker).
-    const containerLog = secretMasker(sensitiveValues(config.env ?? {}));
+    // Literal env values named like secrets are masked in the container's log, its result and its
+    // failure reason, as a shell task's are (values from Secrets never reach the worker).
+    const secrets = sensitiveValues(config.env ?? {});
+    const containerLog = secretMasker(secrets);
     let outcome: RunPodOutcome;
     try {
       outcome = await opts.runner.run({
@@ -178,21 +179,20 @@ export function createPodExecutor(opts: PodExecutorOptions): Executor {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     ctx.log(`${describeOutcome(outcome)}${outcome.reattached ? ' (reattached)' : ''}\n`);
     if (outcome.state === 'success') {
-      return outcome.result === undefined ? {} : { result: maskedResult(outcome.result, config) };
+      return outcome.result === undefined ? {} : { result: maskedResult(outcome.result, secrets) };
     }
     const failure = outcome.failure ?? {
       reason: `${describeOutcome(outcome)} without a reason`,
       retryable: true,
     };
-    throw new TaskFailure(maskSecrets(failure.reason, sensitiveValues(config.env ?? {})), {
+    throw new TaskFailure(maskSecrets(failure.reason, secrets), {
       retryable: failure.retryable,
     });
   };
 }
 
 /** A pod's result with its literal secret-named env values masked, as a shell task's is. */
-function maskedResult(result: unknown, config: { env?: Record<string, unknown> }): unknown {
-  const secrets = sensitiveValues(config.env ?? {});
+function maskedResult(result: unknown, secrets: readonly string[]): unknown {
   if (secrets.length === 0) return result;
   const text = JSON.stringify(result);
   const masked = maskSecrets(text, secrets);
