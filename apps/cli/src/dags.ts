@@ -1,5 +1,6 @@
 /** `updraft dags …` subcommands. */
 import { relative } from 'node:path';
+import type { DagSpec } from '@updraft/core/dag';
 import { TERMINAL_TASK_STATES } from '@updraft/core/state';
 import { describeTimetable } from '@updraft/core/timetable';
 import { schema } from '@updraft/db';
@@ -16,13 +17,38 @@ import { findDagFiles, parseDagFiles } from '@updraft/engine/processor';
 import { asc, eq } from 'drizzle-orm';
 import { callApi, err, out } from './api-client.ts';
 
-export async function dagsList(opts: { dagsFolder: string; json: boolean }): Promise<number> {
+export async function dagsList(opts: {
+  dagsFolder: string;
+  teamsFile: string;
+  json: boolean;
+}): Promise<number> {
   const files = [...(await findDagFiles(opts.dagsFolder)).keys()].sort();
   const results = await parseDagFiles(files, 30_000);
-  const dags = results.flatMap((r) =>
-    r.kind === 'ok' ? r.specs.map((s) => ({ spec: s, fileloc: r.fileloc })) : [],
+  const teams = new Set((await loadTeamsFile(opts.teamsFile)).teams.map((t) => t.id));
+  const errors: { fileloc: string; message: string }[] = results.flatMap((r) =>
+    r.kind === 'error' ? [{ fileloc: r.fileloc, message: r.message }] : [],
   );
-  const errors = results.filter((r) => r.kind === 'error');
+  // What the DAG processor refuses besides a file that does not load (its checkOwnership): a
+  // team this environment does not define, and a DAG id a file earlier in the folder defines.
+  const dags: { spec: DagSpec; fileloc: string }[] = [];
+  const firstFile = new Map<string, string>();
+  for (const r of results) {
+    if (r.kind !== 'ok') continue;
+    for (const spec of r.specs) {
+      const dag = `${r.fileloc}: DAG "${spec.dagId}"`;
+      const problem = !teams.has(spec.team)
+        ? `${dag}: team "${spec.team}" is not defined in ${opts.teamsFile}`
+        : firstFile.has(spec.dagId)
+          ? `${dag} is already defined in ${firstFile.get(spec.dagId)}`
+          : null;
+      if (problem) {
+        errors.push({ fileloc: r.fileloc, message: problem });
+        continue;
+      }
+      firstFile.set(spec.dagId, r.fileloc);
+      dags.push({ spec, fileloc: r.fileloc });
+    }
+  }
   if (opts.json) {
     out(
       JSON.stringify({
@@ -33,10 +59,7 @@ export async function dagsList(opts: { dagsFolder: string; json: boolean }): Pro
           fileloc,
           tasks: spec.tasks.length,
         })),
-        import_errors: errors.map((e) => ({
-          fileloc: e.fileloc,
-          message: e.kind === 'error' ? e.message : '',
-        })),
+        import_errors: errors,
       }),
     );
     return 0;
@@ -59,7 +82,7 @@ export async function dagsList(opts: { dagsFolder: string; json: boolean }): Pro
   for (const row of rows) out(line(row));
   if (errors.length > 0) {
     err(`\n${errors.length} file(s) failed to load:`);
-    for (const e of errors) if (e.kind === 'error') err(`  ${e.message}`);
+    for (const e of errors) err(`  ${e.message}`);
   }
   return 0;
 }

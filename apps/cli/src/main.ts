@@ -130,10 +130,19 @@ dags
   .command('list')
   .description('load the DAG files of a folder and list their DAGs and import errors')
   .option('--dags-folder <dir>', 'folder of DAG files', env.UPDRAFT_DAGS_FOLDER)
+  .option(
+    '--teams-file <file>',
+    'teams.yaml (DAGs of other teams are refused)',
+    env.UPDRAFT_TEAMS_FILE,
+  )
   .option('--json', 'print JSON')
   .action(async (o) => {
     const { dagsList } = await dagsCommands();
-    process.exitCode = await dagsList({ dagsFolder: o.dagsFolder, json: Boolean(o.json) });
+    process.exitCode = await dagsList({
+      dagsFolder: o.dagsFolder,
+      teamsFile: o.teamsFile,
+      json: Boolean(o.json),
+    });
   });
 
 dags

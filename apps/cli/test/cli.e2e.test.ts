@@ -61,6 +61,33 @@ export const failing = dag({ id: 'failing', team: 'data-eng' }, (d) => {
     );
   });
 
+  it('dags list refuses what standalone would: an unknown team, a DAG id defined twice', async () => {
+    const folder = await mkdtemp(join(CLI_DIR, '.tmp-cli-'));
+    try {
+      const yamlDag = (id: string, team: string) =>
+        `id: ${id}\nteam: ${team}\ntasks:\n  - id: a\n    shell: echo\n`;
+      await writeFile(join(folder, 'a.yaml'), yamlDag('twice', 'data-eng'));
+      await writeFile(join(folder, 'b.yaml'), yamlDag('twice', 'data-eng'));
+      await writeFile(join(folder, 'c.yaml'), yamlDag('strangers', 'nobody'));
+      const { code, stdout, stderr } = updraft(['dags', 'list', '--dags-folder', folder]);
+      expect(code).toBe(0);
+      expect(stdout).not.toContain('strangers');
+      expect(stdout.match(/^twice /gm)).toHaveLength(1);
+      expect(stderr).toMatch(
+        /c\.yaml: DAG "strangers": team "nobody" is not defined in \S*teams\.yaml/,
+      );
+      expect(stderr).toMatch(/b\.yaml: DAG "twice" is already defined in \S*a\.yaml/);
+      const json = JSON.parse(updraft(['dags', 'list', '--dags-folder', folder, '--json']).stdout);
+      expect(json.dags.map((d: { dag_id: string }) => d.dag_id)).toEqual(['twice']);
+      expect(json.import_errors.map((e: { fileloc: string }) => e.fileloc.slice(-6))).toEqual([
+        'b.yaml',
+        'c.yaml',
+      ]);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
   it('dags test runs one run in-process and prints states and logs', () => {
     const { code, stdout } = updraft([
       'dags',

@@ -180,6 +180,16 @@ describe('pools, callbacks and manual changes over the API (postgres)', () => {
     });
     expect(unknown.status).toBe(404);
     expect(String(unknown.body.message)).toContain('"nope"');
+    // A map index the task does not have is not found either (PATCH of one instance agrees).
+    const noSuchIndex = await send('/api/v1/dags/chain/updateTaskInstancesState', {
+      dag_run_id: runId,
+      task_ids: ['a'],
+      map_index: 3,
+      new_state: 'success',
+    });
+    expect(noSuchIndex.status).toBe(404);
+    expect(String(noSuchIndex.body.message)).toContain('"a"[3]');
+    expect((await states()).a).toBe('failed');
   });
 
   it('marks a whole run success or failed, and queues it again (PATCH dagRun state)', async () => {

@@ -32,3 +32,4 @@ export {
   Worker,
   type WorkerOptions,
 } from './worker/index.ts';
+export { maskSensitiveFields } from './worker/secrets.ts';

@@ -3,7 +3,7 @@ import { TRIGGER_RULES } from '@updraft/core/dag';
 import { NotFoundError } from '@updraft/core/errors';
 import { RUN_STATES, TASK_STATES } from '@updraft/core/state';
 import { rowsOf, schema } from '@updraft/db';
-import type { Operations } from '@updraft/engine';
+import { maskSensitiveFields, type Operations } from '@updraft/engine';
 import { and, asc, count, desc, eq, type SQL, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -140,6 +140,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
     const dag = await requireDag(c.req.param('dagId'));
     let tasks: unknown[] = [];
     let version: unknown = null;
+    let params: unknown = {};
     if (dag.latestVersionId != null) {
       const [v] = await db
         .select()
@@ -152,6 +153,8 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
           content_hash: v.contentHash,
           created_at: v.createdAt.toISOString(),
         };
+        // The defaults a run's conf overrides (Airflow's DAG details show them too).
+        params = maskSensitiveFields(v.spec.params);
         tasks = v.spec.tasks.map((t) => ({
           task_id: t.taskId,
           type: t.type,
@@ -175,7 +178,7 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
         }));
       }
     }
-    return c.json({ ...dagJson(dag), version, tasks });
+    return c.json({ ...dagJson(dag), params, version, tasks });
   });
 
   app.patch('/dags/:dagId', async (c) => {

@@ -639,6 +639,8 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
     testid: 'trigger-conf',
     'aria-describedby': 'trigger-help',
   });
+  // The DAG's params and their defaults, which the run configuration overrides.
+  const paramList = el('div', { testid: 'trigger-params' });
   const triggerError = errorBox('trigger-error');
   const triggerResult = el('p', { class: 'ok', role: 'status', testid: 'trigger-result' });
   const triggerButton = el(
@@ -657,6 +659,7 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
       { id: 'trigger-help', class: 'muted small' },
       'Overrides the DAG params for this run, e.g. {"rows": 7}.',
     ),
+    paramList,
     el('div', { class: 'row' }, triggerButton, triggerResult),
     triggerError.box,
   );
@@ -738,6 +741,7 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
       }
       const byTask = instancesByTask(tis);
       render(header, dag, () => dagHeader(dag));
+      render(paramList, dag.params, () => paramFacts(dag.params));
       graphTitle.textContent = selected ? `Graph: run ${selected.dag_run_id}` : 'Graph';
       render(graph, [dag.tasks, tis, selectedRun], () =>
         taskGraph(dagId, dag.tasks, byTask, selectedRun),
@@ -749,6 +753,18 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
     },
     loadErrors(errors, content),
   );
+
+  function paramFacts(/** @type {Record<string, unknown>} */ params) {
+    const names = Object.keys(params ?? {});
+    if (names.length === 0) return null;
+    const first = names[0] ?? '';
+    conf.placeholder = JSON.stringify({ [first]: params[first] });
+    return el(
+      'dl',
+      { class: 'facts small', 'aria-label': 'Params and their defaults' },
+      ...names.map((name) => fact(name, el('code', {}, JSON.stringify(params[name])))),
+    );
+  }
 
   function dagHeader(/** @type {any} */ dag) {
     return el(

@@ -11,7 +11,7 @@ import { serveApp } from '../serve.ts';
 
 const DAG = `
 import { dag } from '@updraft/sdk';
-export default dag({ id: 'etl', team: 'data-eng', description: '<i>not italic</i> & co', tags: ['demo'], schedule: '@daily', startDate: '2026-01-01' }, (d) => {
+export default dag({ id: 'etl', team: 'data-eng', description: '<i>not italic</i> & co', tags: ['demo'], schedule: '@daily', startDate: '2026-01-01', params: { rows: 5, api_token: 'tok-s3cret-42' } }, (d) => {
   const extract = d.shell('extract', { command: 'echo "rows={{ params.rows }} <b>not bold</b>"' });
   const load = d.fn('load', async (ctx) => ({ loaded: ctx.params.rows }));
   const report = d.shell('report', { command: 'echo done' });
@@ -129,6 +129,12 @@ describe('web UI (headless Chromium)', () => {
     for (const task of ['extract', 'load', 'report']) {
       expect(await page.getByTestId(`graph-node-${task}`).count()).toBe(1);
     }
+    // The params a conf overrides, with their defaults; a secret-looking one is masked.
+    const params = page.getByTestId('trigger-params');
+    await expect.poll(() => params.textContent(), POLL).toContain('rows5');
+    expect(await params.textContent()).toContain('api_token"***"');
+    expect(await page.content()).not.toContain('tok-s3cret-42');
+    expect(await page.getByTestId('trigger-conf').getAttribute('placeholder')).toBe('{"rows":5}');
 
     // Not JSON at all: caught before sending.
     await page.getByTestId('trigger-conf').fill('{rows: 7');

@@ -5,7 +5,7 @@
  * says what would change.
  */
 import { ConflictError, NotFoundError } from '@updraft/core/errors';
-import { rowsOf } from '@updraft/db';
+import { retriedTransaction, rowsOf } from '@updraft/db';
 import { sql } from 'drizzle-orm';
 import type { EngineResources } from '../resources.ts';
 import { advanceRun, reconcileFinishedRun } from '../runs.ts';
@@ -70,7 +70,7 @@ export async function markTaskInstances(
   taskIds: readonly string[],
   opts: MarkOptions,
 ): Promise<{ affected: AffectedTaskInstance[]; changes: StateChange[] }> {
-  return r.database.db.transaction(async (tx) => {
+  return retriedTransaction(r.database.db, async (tx) => {
     const [run] = rowsOf<{ id: number; dag_version_id: number }>(
       await tx.execute(sql`select id, dag_version_id from dag_runs
         where dag_id = ${dagId} and run_id = ${runId} for update`),
@@ -84,7 +84,7 @@ export async function markTaskInstances(
       );
     const targets = withRelatives(version.spec.tasks, taskIds, opts);
     const named = new Set(taskIds);
-    const tis = rowsOf<{ id: number; task_id: string; map_index: number; state: string }>(
+    const rows = rowsOf<{ id: number; task_id: string; map_index: number; state: string }>(
       await tx.execute(sql`select id, task_id, map_index, state from task_instances
         where dag_run_id = ${run.id} and task_id in (${sql.join(
           targets.map((t) => sql`${t}`),
@@ -92,11 +92,20 @@ export async function markTaskInstances(
         )}) order by id`),
     ).filter(
       (ti) =>
-        ti.state !== opts.state &&
-        (opts.mapIndex === undefined ||
-          !named.has(ti.task_id) ||
-          Number(ti.map_index) === opts.mapIndex),
+        opts.mapIndex === undefined ||
+        !named.has(ti.task_id) ||
+        Number(ti.map_index) === opts.mapIndex,
     );
+    // As PATCH of one task instance answers: a map index a named task does not have is not found,
+    // not an empty success.
+    if (opts.mapIndex !== undefined) {
+      const missing = taskIds.filter((t) => !rows.some((ti) => ti.task_id === t));
+      if (missing.length > 0)
+        throw new NotFoundError(
+          `run "${runId}" of DAG "${dagId}" has no task instance ${missing.map((t) => `"${t}"[${opts.mapIndex}]`).join(', ')}`,
+        );
+    }
+    const tis = rows.filter((ti) => ti.state !== opts.state);
     const affected = tis.map((ti) => ({
       taskId: ti.task_id,
       mapIndex: Number(ti.map_index),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maskSecrets, secretMasker, sensitiveValues } from './secrets.ts';
+import { maskSecrets, maskSensitiveFields, secretMasker, sensitiveValues } from './secrets.ts';
 
 /** Feeds `text` to a masker cut at the given offsets; returns everything it let out. */
 function streamed(text: string, cuts: number[], secrets: string[]): string {
@@ -14,6 +14,24 @@ function streamed(text: string, cuts: number[], secrets: string[]): string {
 }
 
 describe('secrets', () => {
+  it('masks string values of sensitive-looking fields at any depth, and nothing else', () => {
+    expect(
+      maskSensitiveFields({
+        rows: 5,
+        api_token: 'tok-1',
+        max_tokens: 100,
+        db: { password: 'pw', host: 'h', auth: { user: 'u' } },
+        list: [{ secret: 's' }, 'secret'],
+      }),
+    ).toEqual({
+      rows: 5,
+      api_token: '***',
+      max_tokens: 100,
+      db: { password: '***', host: 'h', auth: { user: 'u' } },
+      list: [{ secret: '***' }, 'secret'],
+    });
+  });
+
   it('picks the values of variables named like secrets, of at least 4 characters', () => {
     expect(
       sensitiveValues({

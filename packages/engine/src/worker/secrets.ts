@@ -13,6 +13,21 @@ export function sensitiveValues(vars: Readonly<Record<string, unknown>>): string
     .map(([, value]) => value);
 }
 
+/**
+ * A JSON value with the values of fields whose names look sensitive replaced by `***`, at any
+ * depth: what the API shows of DAG params, which a DAG file may default from a secret.
+ */
+export function maskSensitiveFields(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(maskSensitiveFields);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      SENSITIVE_NAME.test(k) && typeof v === 'string' ? '***' : maskSensitiveFields(v),
+    ]),
+  );
+}
+
 /** Longest first, so a secret that contains another is masked whole, not around the shorter. */
 function bySize(secrets: readonly string[]): string[] {
   return [...new Set(secrets.filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
