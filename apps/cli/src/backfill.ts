@@ -52,8 +52,9 @@ function table(rows: BackfillJson[]): void {
     );
 }
 
-function printPlan(runs: PlannedRun[]): void {
-  for (const r of runs) {
+/** The plan in the order its runs go: newest first for a backwards backfill. */
+function printPlan(runs: PlannedRun[], backwards: boolean): void {
+  for (const r of backwards ? [...runs].reverse() : runs) {
     const what =
       r.action === 'create'
         ? 'new run'
@@ -101,15 +102,17 @@ export async function backfillCreate(opts: {
   }
   if (opts.dryRun) {
     const runs = res.body.backfills as PlannedRun[];
-    out(`dry run: ${runs.length} interval(s) of DAG "${opts.dagId}"`);
-    printPlan(runs);
+    out(
+      `dry run: ${runs.length} interval(s) of DAG "${opts.dagId}"${opts.backwards ? ', newest first' : ''}`,
+    );
+    printPlan(runs, opts.backwards);
     return 0;
   }
   const b = res.body as unknown as BackfillJson & { dag_runs: PlannedRun[] };
   out(
     `backfill ${b.id} created for DAG "${b.dag_id}" (${b.dag_runs.filter((r) => r.action !== 'skip').length} run(s), at most ${b.max_active_runs} at once${b.run_backwards ? ', newest first' : ''})`,
   );
-  printPlan(b.dag_runs);
+  printPlan(b.dag_runs, b.run_backwards);
   return 0;
 }
 

@@ -94,7 +94,12 @@ export async function dagsTest(opts: {
   conf: Record<string, unknown>;
   timeoutMs: number;
 }): Promise<number> {
-  const logger = createLogger({ level: 'warn', component: 'dags-test', environment: 'local' });
+  const logger = createLogger({
+    level: 'warn',
+    component: 'dags-test',
+    environment: 'local',
+    stderr: true,
+  });
   const resources = await openEngine({
     environment: 'local',
     logger,

@@ -72,6 +72,30 @@ describe('updraft backfill (postgres)', () => {
     ]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('dry run: 3 interval(s) of DAG "daily"');
+    const dates = (text: string) => text.match(/2026-01-0\dT00:00:00.000Z/g);
+    expect(dates(dry.stdout)).toEqual([
+      '2026-01-01T00:00:00.000Z',
+      '2026-01-02T00:00:00.000Z',
+      '2026-01-03T00:00:00.000Z',
+    ]);
+    // Backwards: the plan is printed in the order the runs go, newest first.
+    const backwards = await updraft([
+      'backfill',
+      'create',
+      'daily',
+      '--from',
+      '2026-01-01',
+      '--to',
+      '2026-01-03',
+      '--backwards',
+      '--dry-run',
+    ]);
+    expect(backwards.stdout).toContain('newest first');
+    expect(dates(backwards.stdout)).toEqual([
+      '2026-01-03T00:00:00.000Z',
+      '2026-01-02T00:00:00.000Z',
+      '2026-01-01T00:00:00.000Z',
+    ]);
     const created = await updraft([
       'backfill',
       'create',

@@ -11,7 +11,7 @@ import {
   openDatabase,
   waitForDatabase,
 } from '@updraft/db';
-import pino, { type Logger } from 'pino';
+import pino, { type Logger, type LoggerOptions as LoggerOptionsOfPino } from 'pino';
 import { parse } from 'yaml';
 import { declarePools } from './pools.ts';
 import { EngineEvents, type EngineResources, systemClock } from './resources.ts';
@@ -26,11 +26,13 @@ export interface LoggerOptions {
   version?: string | undefined;
   /** Human-readable output (standalone on a terminal). */
   pretty?: boolean;
+  /** Write to stderr, leaving stdout to a command's own output (`dags test`). */
+  stderr?: boolean;
 }
 
 /** Every log line carries component, environment and release; secrets are redacted by key. */
 export function createLogger(opts: LoggerOptions): Logger {
-  return pino({
+  const options: LoggerOptionsOfPino = {
     level: opts.level,
     base: {
       component: opts.component,
@@ -38,16 +40,15 @@ export function createLogger(opts: LoggerOptions): Logger {
       ...(opts.version && { version: opts.version }),
     },
     redact: {
+      // At the top of a line's object and one level down (`{ err }`, `{ config }`).
       paths: [
-        '*.password',
-        '*.token',
-        '*.secret',
-        '*.authorization',
-        '*.databaseUrl',
-        '*.DATABASE_URL',
+        'password',
+        'token',
+        'secret',
+        'authorization',
         'databaseUrl',
         'DATABASE_URL',
-      ],
+      ].flatMap((key) => [key, `*.${key}`]),
       censor: '***',
     },
     ...(opts.pretty && {
@@ -57,10 +58,12 @@ export function createLogger(opts: LoggerOptions): Logger {
           colorize: true,
           ignore: 'pid,hostname,component,version',
           translateTime: 'HH:MM:ss',
+          ...(opts.stderr && { destination: 2 }),
         },
       },
     }),
-  });
+  };
+  return opts.stderr && !opts.pretty ? pino(options, pino.destination(2)) : pino(options);
 }
 
 export async function loadTeamsFile(path: string): Promise<TeamsFile> {
