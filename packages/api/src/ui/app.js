@@ -566,7 +566,7 @@ function dagListView(/** @type {HTMLElement} */ main) {
               el('a', { href: hrefDag(d.dag_id), class: 'dag-link', testid: 'dag-link' }, d.dag_id),
               d.description ? el('div', { class: 'muted small' }, d.description) : null,
             ),
-            el('td', {}, d.team),
+            el('td', { class: 'nowrap' }, d.team),
             el(
               'td',
               {},

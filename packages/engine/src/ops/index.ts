@@ -242,6 +242,12 @@ export class Operations {
       // onlyFailed, just its failed map indexes run again.
       if (!opts.onlyFailed) await resetMappedTasks(tx, Number(run.id), version, targets);
       const reason = `cleared by ${opts.actor}`;
+      // Their retries count afresh, as in Airflow (max_tries = try_number + retries): the next try
+      // is try_number + 1, and it may be retried as often as the task allows.
+      const retriesOf = Object.fromEntries(
+        targets.map((t) => [t, version.tasks.get(t)?.retries ?? 0]),
+      );
+      const retriesAfresh = sql`max_retries = t.try_number + coalesce((${JSON.stringify(retriesOf)}::jsonb ->> t.task_id)::int, 0)`;
       const changes: StateChange[] = [
         ...(await transitionTasks(
           tx,
@@ -258,6 +264,7 @@ export class Operations {
               sql`end_date = null`,
               sql`start_date = null`,
               sql`worker_id = null`,
+              retriesAfresh,
             ],
           },
         )),
@@ -265,7 +272,7 @@ export class Operations {
           tx,
           running.map((t) => t.id),
           'restarting',
-          { actor: opts.actor, reason, set: [sql`first_try_started_at = null`] },
+          { actor: opts.actor, reason, set: [sql`first_try_started_at = null`, retriesAfresh] },
         )),
       ];
       // A finished run is reopened only when something in it was cleared: clearing its failed

@@ -212,7 +212,14 @@ export class Worker {
   /** Finished tries waiting to be recorded (#recordCompletions). */
   readonly #completions: Completion[] = [];
   #recording = false;
-  readonly #logBuffers = new Map<number, { tryNumber: number; chunks: string[] }>();
+  /**
+   * Task log text not yet written, per try (`logKey`): a try cleared while it runs may still write
+   * after the next try of the same task instance has started here, and its lines stay its own.
+   */
+  readonly #logBuffers = new Map<
+    string,
+    { taskInstanceId: number; tryNumber: number; chunks: string[] }
+  >();
   #running = false;
   #accepting = false;
   #wake: (() => void) | null = null;
@@ -448,35 +455,52 @@ export class Worker {
         this.#r.logger.error({ err: error, taskInstance: claimed.id }, 'task execution crashed'),
       )
       .finally(() => {
-        this.#inFlight.delete(claimed.id);
+        // Only its own entry: a try cleared while it ran may end after the next try of the same
+        // task instance was launched here, and that one must keep its heartbeat and its slot.
+        if (this.#inFlight.get(claimed.id) === entry) this.#inFlight.delete(claimed.id);
         if (!entry.queueChecked) this.#wake?.();
       });
     this.#inFlight.set(claimed.id, entry);
   }
 
   #log(tiId: number, tryNumber: number, text: string): void {
-    let buffer = this.#logBuffers.get(tiId);
+    const key = logKey(tiId, tryNumber);
+    let buffer = this.#logBuffers.get(key);
     if (!buffer) {
-      buffer = { tryNumber, chunks: [] };
-      this.#logBuffers.set(tiId, buffer);
+      buffer = { taskInstanceId: tiId, tryNumber, chunks: [] };
+      this.#logBuffers.set(key, buffer);
     }
     buffer.chunks.push(text);
   }
 
-  #takeLogs(tiId?: number): { taskInstanceId: number; tryNumber: number; content: string }[] {
+  /** The unwritten log of one try, or of every try; a try no longer running here is forgotten. */
+  #takeLogs(of?: Claimed): { taskInstanceId: number; tryNumber: number; content: string }[] {
     const out: { taskInstanceId: number; tryNumber: number; content: string }[] = [];
-    const ids = tiId === undefined ? [...this.#logBuffers.keys()] : [tiId];
-    for (const id of ids) {
-      const buffer = this.#logBuffers.get(id);
-      if (!buffer || buffer.chunks.length === 0) continue;
+    const keys = of === undefined ? [...this.#logBuffers.keys()] : [logKey(of.id, of.tryNumber)];
+    for (const key of keys) {
+      const buffer = this.#logBuffers.get(key);
+      if (!buffer) continue;
+      if (this.#inFlight.get(buffer.taskInstanceId)?.claimed.tryNumber !== buffer.tryNumber)
+        this.#logBuffers.delete(key);
+      if (buffer.chunks.length === 0) continue;
       out.push({
-        taskInstanceId: id,
+        taskInstanceId: buffer.taskInstanceId,
         tryNumber: buffer.tryNumber,
         content: buffer.chunks.join(''),
       });
       buffer.chunks = [];
     }
     return out;
+  }
+
+  /** Puts log rows that could not be written back in front of what was written since. */
+  #restoreLogs(rows: readonly { taskInstanceId: number; tryNumber: number; content: string }[]) {
+    for (const row of rows) {
+      const key = logKey(row.taskInstanceId, row.tryNumber);
+      const buffer = this.#logBuffers.get(key);
+      if (buffer) buffer.chunks.unshift(row.content);
+      else this.#logBuffers.set(key, { ...row, chunks: [row.content] });
+    }
   }
 
   async #flushLogs(): Promise<void> {
@@ -486,7 +510,7 @@ export class Worker {
       await this.#r.database.db.insert(schema.taskLogs).values(rows);
     } catch (error) {
       // Put them back; they will be written with the next flush or the completion.
-      for (const row of rows) this.#logBuffers.get(row.taskInstanceId)?.chunks.unshift(row.content);
+      this.#restoreLogs(rows);
       this.#r.logger.warn({ err: error }, 'could not write task logs yet');
     }
   }
@@ -767,7 +791,7 @@ export class Worker {
     let unseen = 0;
     const runPks = [...new Set(batch.map((c) => c.claimed.runPk))];
     // Put back if the batch is not recorded, so a retry writes them.
-    const logs = batch.flatMap((c) => this.#takeLogs(c.claimed.id));
+    const logs = batch.flatMap((c) => this.#takeLogs(c.claimed));
     try {
       const changes = await this.#r.database.db.transaction(async (tx) => {
         const now = this.#r.clock.now();
@@ -891,15 +915,17 @@ export class Worker {
       if (changes.length > 0) this.#r.events.emit('stateChanges', changes);
     } catch (error) {
       this.#reserved -= reserved;
-      for (const row of logs) this.#logBuffers.get(row.taskInstanceId)?.chunks.unshift(row.content);
+      this.#restoreLogs(logs);
       throw error;
     }
     for (const c of batch) {
-      this.#logBuffers.delete(c.claimed.id);
+      this.#logBuffers.delete(logKey(c.claimed.id, c.claimed.tryNumber));
       const entry = this.#inFlight.get(c.claimed.id);
+      // Another try of the same task instance, launched here since, is not this one's to end.
+      if (entry?.claimed !== c.claimed) continue;
       // The batch's claim looked at the queue for every free slot, after everything it queued:
       // no need to wake the claim loop.
-      if (entry && reserved > 0 && unseen === 0) entry.queueChecked = true;
+      if (reserved > 0 && unseen === 0) entry.queueChecked = true;
       this.#inFlight.delete(c.claimed.id);
     }
     for (const next of handOff) this.#launch(next);
@@ -1248,6 +1274,8 @@ export class Worker {
     }
   }
 }
+
+const logKey = (taskInstanceId: number, tryNumber: number) => `${taskInstanceId}/${tryNumber}`;
 
 function classifyFailure(error: unknown): Outcome {
   if (error instanceof Superseded) return { kind: 'superseded', reason: error.message };
