@@ -70,11 +70,32 @@ export function createFunctionExecutor(files: DagFileCache): Executor {
       pullKey: async (taskId, key) => (await ctx.pullXcom(taskId, key)) as never,
       push: (key, value) => ctx.pushXcom(key, value),
     };
+    // The function runs in this process and cannot be killed: the try ends when it is aborted
+    // (timeout, cleared, marked), and its signal tells the code to stop; code that does not
+    // watch it runs on, and the log says so.
+    const running = Promise.resolve().then(() => fn(taskContext));
     const abort = new Promise<never>((_, reject) => {
-      if (ctx.signal.aborted) reject(ctx.signal.reason);
-      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
+      const stop = () => {
+        void running.then(
+          () => ctx.log('note: the function returned after its try had ended\n'),
+          () => {},
+        );
+        ctx.log(
+          `stopping: ${(ctx.signal.reason as Error)?.message ?? 'aborted'}; a function task cannot be killed, only signalled (ctx.signal): code that does not watch it goes on running in the worker\n`,
+        );
+        reject(ctx.signal.reason);
+      };
+      if (ctx.signal.aborted) stop();
+      else ctx.signal.addEventListener('abort', stop, { once: true });
     });
-    const result = await Promise.race([Promise.resolve().then(() => fn(taskContext)), abort]);
+    const started = performance.now();
+    const result = await Promise.race([running, abort]);
+    // A function that never yields blocks the worker: the timer could not fire while it ran.
+    const took = performance.now() - started;
+    if (ctx.task.timeoutMs != null && took >= ctx.task.timeoutMs)
+      throw new TaskFailure(
+        `timed out after ${ctx.task.timeoutMs} ms: the function ran for ${Math.round(took)} ms without yielding, blocking the worker (use a shell or k8sPod task for CPU-bound work)`,
+      );
     return { result };
   };
 }
