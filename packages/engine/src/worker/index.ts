@@ -45,6 +45,7 @@ import { createHttpJobExecutor } from './executors/http-job.ts';
 import { createSensorExecutor } from './executors/sensor.ts';
 import { runShellTask } from './executors/shell.ts';
 import { type Executor, type RunInfo, TaskFailure, TaskSkipped } from './executors/types.ts';
+import { type SecretMasker, secretMasker, sensitiveValues } from './secrets.ts';
 import { readXcom, writeXcom } from './xcom.ts';
 
 export {
@@ -218,8 +219,14 @@ export class Worker {
    */
   readonly #logBuffers = new Map<
     string,
-    { taskInstanceId: number; tryNumber: number; chunks: string[] }
+    { taskInstanceId: number; tryNumber: number; chunks: string[]; masker: SecretMasker }
   >();
+  /**
+   * Values of the worker's environment variables named like secrets (what `${VAR}` in an HTTP
+   * task's headers reads): masked in every task's log, whichever task's output carries them (a
+   * templated XCom, a function's log line), as Airflow masks its secrets in all task logs.
+   */
+  readonly #secrets: string[];
   #running = false;
   #accepting = false;
   #wake: (() => void) | null = null;
@@ -239,6 +246,7 @@ export class Worker {
     this.#shutdownGraceMs = opts.shutdownGraceMs ?? 30_000;
     this.#maxResultBytes = opts.maxResultBytes ?? 48 * 1024;
     this.#logFlushIntervalMs = opts.logFlushIntervalMs ?? 1000;
+    this.#secrets = sensitiveValues(opts.env ?? process.env);
     // httpJob: a lost worker's try is continued (same Idempotency-Key), not started again.
     this.#adoptableOperators = new Set(opts.adoptableOperators ?? ['k8sPod', 'httpJob']);
     this.#taskPods = opts.taskPods;
@@ -467,10 +475,10 @@ export class Worker {
     const key = logKey(tiId, tryNumber);
     let buffer = this.#logBuffers.get(key);
     if (!buffer) {
-      buffer = { taskInstanceId: tiId, tryNumber, chunks: [] };
+      buffer = { taskInstanceId: tiId, tryNumber, chunks: [], masker: secretMasker(this.#secrets) };
       this.#logBuffers.set(key, buffer);
     }
-    buffer.chunks.push(text);
+    buffer.chunks.push(buffer.masker.push(text));
   }
 
   /** The unwritten log of one try, or of every try; a try no longer running here is forgotten. */
@@ -480,8 +488,13 @@ export class Worker {
     for (const key of keys) {
       const buffer = this.#logBuffers.get(key);
       if (!buffer) continue;
-      if (this.#inFlight.get(buffer.taskInstanceId)?.claimed.tryNumber !== buffer.tryNumber)
-        this.#logBuffers.delete(key);
+      // A try taken as a whole (its end is being recorded), or no longer running here: the text
+      // the masker holds back (it could begin a secret) is all there is to come.
+      const running =
+        this.#inFlight.get(buffer.taskInstanceId)?.claimed.tryNumber === buffer.tryNumber;
+      if (of !== undefined || !running) buffer.chunks.push(buffer.masker.end());
+      if (!running) this.#logBuffers.delete(key);
+      buffer.chunks = buffer.chunks.filter((c) => c.length > 0);
       if (buffer.chunks.length === 0) continue;
       out.push({
         taskInstanceId: buffer.taskInstanceId,
@@ -499,7 +512,7 @@ export class Worker {
       const key = logKey(row.taskInstanceId, row.tryNumber);
       const buffer = this.#logBuffers.get(key);
       if (buffer) buffer.chunks.unshift(row.content);
-      else this.#logBuffers.set(key, { ...row, chunks: [row.content] });
+      else this.#logBuffers.set(key, { ...row, chunks: [row.content], masker: secretMasker([]) });
     }
   }
 

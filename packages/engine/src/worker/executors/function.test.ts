@@ -40,7 +40,9 @@ describe('function task timeouts (postgres)', () => {
     const busy = tis.find((t) => t.taskId === 'busy')!;
     const deaf = tis.find((t) => t.taskId === 'deaf')!;
     expect(busy.state).toBe('failed');
-    expect(busy.stateReason).toMatch(/timed out after 200 ms: the function ran for \d+ ms without yielding/);
+    expect(busy.stateReason).toMatch(
+      /timed out after 200 ms: the function ran for \d+ ms without yielding/,
+    );
     expect(deaf.state).toBe('failed');
     expect(deaf.stateReason).toMatch(/timed out after 200 ms/);
     // Its log says it was only signalled, then that it returned after its try ended.

@@ -141,13 +141,18 @@ export async function send(
     text = await response.text();
   } catch (error) {
     if (signal.aborted) throw signal.reason;
+    // fetch's own message is "fetch failed"; what failed (refused, not found, TLS) is its cause.
+    const cause = (error as Error & { cause?: Error }).cause?.message;
     const reason =
       (error as Error).name === 'TimeoutError'
         ? `no answer within ${timeoutMs} ms`
-        : (error as Error).message;
+        : `${(error as Error).message}${cause ? ` (${cause})` : ''}`;
     throw new TaskFailure(`${target} failed: ${maskSecrets(reason, req.secrets)}`);
   }
   log(`${target} → ${response.status} (${Date.now() - started} ms)\n`);
+  // A service that echoes the request (its Authorization header, say) must not put the secret
+  // into the task's result, and so into XCom and other tasks' templates and logs.
+  text = maskSecrets(text, req.secrets);
   let json: unknown;
   try {
     json = text.length > 0 ? JSON.parse(text) : undefined;

@@ -25,7 +25,10 @@ beforeAll(async () => {
         url: req.url,
         n: req.headers['x-n'],
         authorized: req.headers.authorization === 'Bearer s3cret-token',
-        echo: req.url?.startsWith('/forbidden') ? req.headers.authorization : undefined,
+        echo:
+          req.url?.startsWith('/forbidden') || req.url?.startsWith('/echo')
+            ? req.headers.authorization
+            : undefined,
         body: JSON.parse(body || 'null'),
       }),
     );
@@ -136,5 +139,60 @@ export default dag({ id: 'http_secrets', team: 'data-eng' }, (d) => {
     );
     expect(everything).not.toContain('s3cret-token');
     expect(everything).toContain('***');
+  });
+
+  it('keeps a secret a service echoes out of the result, and any task log that shows it', async () => {
+    await h.writeDag(
+      'echo_secret.ts',
+      `
+import { dag } from '@updraft/sdk';
+export default dag({ id: 'echo_secret', team: 'data-eng' }, (d) => {
+  const who = d.http('who', { url: '${base}/echo', headers: { Authorization: 'Bearer \${API_TOKEN}' } });
+  who.then(d.shell('show', { command: 'echo "got {{ xcom.who.echo }}"' }));
+  // A function that has the value some other way (its own config, a file) and logs it.
+  d.fn('leaky', (ctx) => { ctx.log('token: s3cret-token and more'); return 1; });
+});
+`,
+    );
+    await h.processor.sync();
+    const { runId } = await h.ops.triggerRun('echo_secret', { actor: 'test' });
+    expect((await h.finishedRun(runId)).state).toBe('success');
+    const { db } = h.resources.database;
+    const stored = rowsOf<{ text: string }>(
+      await db.execute(sql`select coalesce((select string_agg(x.value::text, ' ') from xcoms x
+          join dag_runs r on r.id = x.dag_run_id where r.run_id = ${runId}), '') ||
+        coalesce((select string_agg(l.content, ' ') from task_logs l
+          join task_instances t on t.id = l.task_instance_id where t.run_id = ${runId}), '') as text`),
+    )[0]!.text;
+    // The whole header value is the request's secret; the token alone is the worker's.
+    expect(stored).toContain('"echo": "***"');
+    expect(stored).toContain('got ***');
+    expect(stored).toContain('token: *** and more');
+    expect(stored).not.toContain('s3cret-token');
+  });
+
+  it('says why a request could not be sent (fetch only says "fetch failed")', async () => {
+    // A port nothing listens on.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await h.writeDag(
+      'refused.ts',
+      `
+import { dag } from '@updraft/sdk';
+export default dag({ id: 'refused', team: 'data-eng' }, (d) => {
+  d.http('call', { url: 'http://127.0.0.1:${port}/start', retries: 0 });
+});
+`,
+    );
+    await h.processor.sync();
+    const { runId } = await h.ops.triggerRun('refused', { actor: 'test' });
+    expect((await h.finishedRun(runId)).state).toBe('failed');
+    const [ti] = await h.resources.database.db
+      .select()
+      .from(schema.taskInstances)
+      .where(eq(schema.taskInstances.runId, runId));
+    expect(ti!.stateReason).toMatch(/\/start failed: fetch failed \(.*ECONNREFUSED/);
   });
 });
