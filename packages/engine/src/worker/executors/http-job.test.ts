@@ -50,6 +50,9 @@ beforeAll(async () => {
       res.statusCode = 202;
       return res.end(JSON.stringify({ name: `jobs/${job.id}`, id: job.id }));
     }
+    // A start that answers text, and a status behind a gateway's error page.
+    if (req.url === '/text-start') return res.end('accepted');
+    if (req.url === '/gateway') return res.end('<html>gateway</html>');
     const job = jobs.find((j) => req.url === `/jobs/${j.id}`);
     if (!job) {
       res.statusCode = 404;
@@ -189,6 +192,41 @@ export default dag({ id: 'job_fail', team: 'data-eng' }, (d) => {
         expect(everything).not.toContain(token);
       },
     );
+  });
+
+  it('fails at once on a reply that is not JSON where fields are read from it', async () => {
+    await h.writeDag(
+      'job_text.ts',
+      `
+import { dag } from '@updraft/sdk';
+const auth = { Authorization: 'Bearer \${JOB_TOKEN}' };
+export default dag({ id: 'job_text', team: 'data-eng' }, (d) => {
+  d.httpJob('text_start', {
+    start: { url: '${base}/text-start', headers: auth, body: {} },
+    status: { url: '${base}/{{ job.name }}' },
+    timeout: '1h',
+  });
+  d.httpJob('html_status', {
+    start: { url: '${base}/jobs', headers: auth, body: { outcome: 'done', polls: 1 } },
+    status: { url: '${base}/gateway' },
+    pollInterval: 20,
+    timeout: '1h',
+  });
+});
+`,
+    );
+    await h.processor.sync();
+    await withWorker({ concurrency: 2, env: { JOB_TOKEN: token } }, async () => {
+      const { runId } = await h.ops.triggerRun('job_text', { actor: 'test' });
+      expect((await h.finishedRun(runId)).state).toBe('failed');
+      const byId = new Map((await tis(runId)).map((t) => [t.taskId, t]));
+      expect(byId.get('text_start')!.stateReason).toMatch(
+        /^starting the job: POST .*\/text-start answered 200 with a body that is not JSON, but the status request reads fields of it .*: accepted$/,
+      );
+      expect(byId.get('html_status')!.stateReason).toMatch(
+        /^polling the job: GET .*\/gateway answered 200 with a body that is not JSON: <html>gateway<\/html>$/,
+      );
+    });
   });
 
   it('many waiting jobs progress on one worker slot', async () => {

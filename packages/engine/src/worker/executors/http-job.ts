@@ -96,6 +96,15 @@ export function createHttpJobExecutor(deps: HttpJobDeps): Executor {
           `starting the job: ${describeTarget(req)} answered ${answer.status}: ${maskSecrets(answer.text.slice(0, 500), req.secrets)}`,
         );
       }
+      // The status request reads the job from the start's reply ({{ job.name }}): a reply that is
+      // not JSON has no fields, and saying so beats a template error about an unknown name.
+      const readsFields = stringsIn([config.status.url, config.status.headers ?? {}]).some((t) =>
+        /\{\{\s*job\./.test(t),
+      );
+      if (answer.json === undefined && readsFields)
+        throw new TaskFailure(
+          `starting the job: ${describeTarget(req)} answered ${answer.status} with a body that is not JSON, but the status request reads fields of it ({{ job.… }}): ${maskSecrets(answer.text.slice(0, 200), req.secrets)}`,
+        );
       job = answer.json ?? answer.text;
       ctx.log(`job started (Idempotency-Key: ${key})\n`);
     }
@@ -123,6 +132,11 @@ export function createHttpJobExecutor(deps: HttpJobDeps): Executor {
         );
       }
       if (answer && answer.status >= 200 && answer.status < 300) {
+        // A gateway's HTML page, say: no state will ever be read from it.
+        if (answer.json === undefined && answer.text.trim().length > 0)
+          throw new TaskFailure(
+            `polling the job: ${describeTarget(req)} answered ${answer.status} with a body that is not JSON: ${maskSecrets(answer.text.slice(0, 200), req.secrets)}`,
+          );
         const value = jsonPath(answer.json, config.status.field);
         const state = value === undefined || value === null ? '' : String(value).toLowerCase();
         const is = (list: string[]) => list.some((v) => v.toLowerCase() === state);

@@ -29,6 +29,12 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     seenAuth.push(req.headers.authorization ?? '');
     res.setHeader('content-type', 'application/json');
+    // Answers that waiting cannot change, and one that it can.
+    const refused = /^\/(unauthorized|missing)/.exec(req.url ?? '')?.[1];
+    if (refused) {
+      res.statusCode = refused === 'missing' ? 404 : 401;
+      return res.end(JSON.stringify({ error: refused }));
+    }
     res.end(JSON.stringify(endpointReady ? { state: 'ready', rows: 7 } : { state: 'pending' }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -366,6 +372,38 @@ export default dag({ id: 'http_sensor', team: 'data-eng' }, (d) => {
       );
       expect(logs.map((l) => l.content).join('')).toContain('/status/');
       expect(JSON.stringify(logs)).not.toContain(secretToken);
+    });
+  });
+
+  it('HTTP: fails at once on a client error waiting cannot change; waits through a 404', async () => {
+    await h.writeDag(
+      'http_refused.ts',
+      `
+import { dag } from '@updraft/sdk';
+export default dag({ id: 'http_refused', team: 'data-eng' }, (d) => {
+  d.sensor.http('denied', { url: '${base}/unauthorized', mode: 'reschedule', pokeInterval: 30, timeout: '1h', retries: 0 });
+  d.sensor.http('not_yet', { url: '${base}/missing', mode: 'reschedule', pokeInterval: 30, timeout: '1h' });
+});
+`,
+    );
+    await h.processor.sync();
+    await withWorker({}, async () => {
+      const { runId } = await h.ops.triggerRun('http_refused', { actor: 'test' });
+      const denied = await waitFor(
+        async () => {
+          const row = await ti(runId, 'denied');
+          return row.state === 'failed' ? row : null;
+        },
+        { what: 'the 401 to fail the sensor' },
+      );
+      expect(denied.stateReason).toMatch(
+        /^GET .*\/unauthorized answered 401: .*\(waiting will not change a 401\)$/,
+      );
+      await waitFor(async () => (await ti(runId, 'not_yet')).rescheduleCount >= 2, {
+        what: 'the 404 to be waited through',
+      });
+      expect((await ti(runId, 'not_yet')).state).toBe('up_for_reschedule');
+      await h.ops.markRun('http_refused', runId, 'failed', 'test');
     });
   });
 

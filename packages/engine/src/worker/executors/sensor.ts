@@ -31,6 +31,7 @@ import { sql } from 'drizzle-orm';
 import type { Clock } from '../../resources.ts';
 import { createFunctionExecutor, type DagFileCache } from './function.ts';
 import {
+  describeTarget,
   type Env,
   type HttpAnswer,
   maskSecrets,
@@ -186,6 +187,9 @@ export function httpExpectMet(
   return JSON.stringify(value) === JSON.stringify(expect.equals);
 }
 
+/** Client errors a sensor waits through: not there yet, slow, too early, too many requests. */
+const WAITABLE_CLIENT_ERRORS: ReadonlySet<number> = new Set([404, 408, 425, 429]);
+
 const checkHttp: Check<'http'> = async (ctx, config, deps) => {
   const context = await xcomTemplateContext(
     ctx,
@@ -215,12 +219,16 @@ const checkHttp: Check<'http'> = async (ctx, config, deps) => {
   } else {
     met = httpExpectMet(answer, config.expect);
   }
-  if (!met) {
-    return {
-      done: false,
-      reason: `answered ${answer.status}: ${maskSecrets(answer.text.slice(0, 200), req.secrets)}`,
-    };
+  const said = `answered ${answer.status}: ${maskSecrets(answer.text.slice(0, 200), req.secrets)}`;
+  // As Airflow's HttpSensor: a 404 (not there yet) is waited through, but a client error that
+  // waiting cannot change (401, 403, 400) fails the try at once instead of poking until the timeout.
+  if (!met && !config.predicate && !config.expect?.status?.includes(answer.status)) {
+    if (answer.status >= 400 && answer.status < 500 && !WAITABLE_CLIENT_ERRORS.has(answer.status))
+      throw new TaskFailure(
+        `${describeTarget(req)} ${said} (waiting will not change a ${answer.status})`,
+      );
   }
+  if (!met) return { done: false, reason: said };
   return { done: true, value: answer.json ?? (answer.text.length > 0 ? answer.text : undefined) };
 };
 
