@@ -117,7 +117,7 @@ describe('dagIssues', () => {
       {
         dagId: 'etl',
         taskId: undefined,
-        field: 'schedule',
+        field: 'timezone',
         message: expect.stringContaining('"Nowhere/City"'),
       },
     ],
@@ -198,6 +198,13 @@ describe('dagIssues', () => {
     ['no tasks', (s) => Object.assign(s, { tasks: [] }), { dagId: 'etl', field: 'tasks' }],
     ['unknown top-level key', (s) => Object.assign(s, { owner: 'me' }), { dagId: 'etl' }],
     ['bad start date', (s) => Object.assign(s, { startDate: 'yesterday' }), { field: 'startDate' }],
+    // Date.parse would take it as March 2.
+    ['no such day', (s) => Object.assign(s, { startDate: '2026-02-30' }), { field: 'startDate' }],
+    [
+      'a param JSON cannot hold',
+      (s) => Object.assign(s, { params: { n: Number.NaN } }),
+      { field: 'params.n', message: 'NaN is not a JSON number' },
+    ],
     [
       'bad task field',
       (s) => {

@@ -41,9 +41,10 @@ export const ID_PATTERN = /^[A-Za-z0-9_.-]{1,250}$/;
 const idSchema = (what: string) =>
   z.string().regex(ID_PATTERN, `${what} must be 1-250 letters, digits, "_", "-" or "."`);
 
-const isoDate = z
-  .string()
-  .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date such as "2026-01-01"');
+// Strictly ISO 8601: Date.parse would also take "2026-02-30" (as March 2) and "1" (as 2001).
+const isoDate = z.union([z.iso.date(), z.iso.datetime({ offset: true, local: true })], {
+  error: 'must be an ISO-8601 date such as "2026-01-01" or "2026-01-01T00:00:00Z"',
+});
 
 export const shellConfigSchema = z.strictObject({
   command: z.string().min(1, 'command must not be empty'),
@@ -202,11 +203,21 @@ export function dagIssues(
   const spec = parsed.data;
   const issues: DagIssue[] = [];
   const dagId = spec.dagId;
+  // A DAG version is stored as JSON: a value JSON cannot hold would fail when it is recorded (or
+  // be changed silently), far from the file that has it.
+  const notJson = jsonProblem(spec.params, 'params');
+  if (notJson) issues.push({ dagId, field: notJson.path, message: notJson.message });
+  for (const task of spec.tasks) {
+    const problem = jsonProblem(task.config, 'config');
+    if (problem)
+      issues.push({ dagId, taskId: task.taskId, field: problem.path, message: problem.message });
+  }
   try {
     parseSchedule(spec.schedule, spec.timezone);
   } catch (error) {
     if (!(error instanceof ScheduleError)) throw error;
-    issues.push({ dagId, field: 'schedule', message: error.message });
+    const field = /timezone/.test(error.message) ? 'timezone' : 'schedule';
+    issues.push({ dagId, field, message: error.message });
   }
   // Built-in timetables are checked here; others against the deployment's registry when loaded.
   if (spec.timetable && builtinTimetables().has(spec.timetable.name)) {
@@ -443,4 +454,44 @@ export function dagVersionHash(spec: DagSpec, sourceHash: string): string {
     .update('\0')
     .update(sourceHash)
     .digest('hex');
+}
+
+/**
+ * The first place where a value is not plain JSON (what a DAG version stores), or null: a
+ * function, a BigInt, NaN, a cycle, a Map or Date or other class instance. `undefined` is allowed
+ * (JSON leaves it out, as if the key were absent).
+ */
+export function jsonProblem(
+  value: unknown,
+  path: string,
+): { path: string; message: string } | null {
+  const ancestors = new Set<object>();
+  const walk = (v: unknown, at: string): { path: string; message: string } | null => {
+    if (v === null || v === undefined || typeof v === 'string' || typeof v === 'boolean')
+      return null;
+    if (typeof v === 'number')
+      return Number.isFinite(v) ? null : { path: at, message: `${v} is not a JSON number` };
+    if (typeof v !== 'object')
+      return { path: at, message: `a ${typeof v} cannot be stored (only JSON values can)` };
+    if (ancestors.has(v)) return { path: at, message: 'refers to itself (a cycle)' };
+    const proto = Object.getPrototypeOf(v);
+    if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) {
+      const kind = (v as { constructor?: { name?: string } }).constructor?.name ?? 'class instance';
+      return {
+        path: at,
+        message: `a ${kind} cannot be stored (only JSON values can${kind === 'Date' ? '; use an ISO string' : ''})`,
+      };
+    }
+    ancestors.add(v);
+    try {
+      for (const [key, child] of Object.entries(v)) {
+        const found = walk(child, Array.isArray(v) ? `${at}[${key}]` : `${at}.${key}`);
+        if (found) return found;
+      }
+      return null;
+    } finally {
+      ancestors.delete(v);
+    }
+  };
+  return walk(value, path);
 }

@@ -51,7 +51,8 @@ describe('lock order in a worker batch of two DAGs (postgres)', () => {
           await db.execute(sql`select count(*)::int as n from task_instances
             where task_id = 'first' and state = 'running'`),
         );
-        return row!.n === 2 ? true : null;
+        // Running, and their file loaded here (the gate exists once it is).
+        return row!.n === 2 && gate()?.release ? true : null;
       },
       { what: 'both first tasks to run' },
     );

@@ -128,6 +128,14 @@ export class DagProcessor {
       this.#seen.delete(fileloc);
       report.removedFiles++;
     }
+    // A file refused because a deleted one defined the same DAG id may be accepted now: files
+    // with import errors are parsed again at the next sync, changed or not.
+    if (report.removedFiles > 0) {
+      const erred = await this.#r.database.db
+        .select({ fileloc: schema.importErrors.fileloc })
+        .from(schema.importErrors);
+      for (const { fileloc } of erred) this.#seen.delete(fileloc);
+    }
     return report;
   }
 

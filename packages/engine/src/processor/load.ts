@@ -28,10 +28,18 @@ export interface LoadedDagFile {
   dags: Dag[];
 }
 
-/** Loads every DAG a file defines. Throws (with the file named) if the file cannot be loaded. */
-export async function loadDagFile(fileloc: string): Promise<LoadedDagFile> {
+/** The file on disk is not the content that was checked (see loadDagFile's `expectHash`). */
+export class DagFileChanged extends Error {}
+
+/**
+ * Loads every DAG a file defines. Throws (with the file named) if the file cannot be loaded.
+ * With `expectHash`, a file whose content is not that one is not imported (DagFileChanged).
+ */
+export async function loadDagFile(fileloc: string, expectHash?: string): Promise<LoadedDagFile> {
   const source = await readFile(fileloc);
   const sourceHash = hashSource(source);
+  if (expectHash !== undefined && sourceHash !== expectHash)
+    throw new DagFileChanged(`${fileloc} changed while it was being loaded`);
   const ext = extname(fileloc);
   if (ext === '.yaml' || ext === '.yml') {
     return { fileloc, sourceHash, dags: [dagFromYaml(source.toString('utf8'), fileloc)] };

@@ -20,12 +20,25 @@ for (const fileloc of files) {
     message = {
       kind: 'error',
       fileloc,
+      // Errors the SDK throws while the file builds its DAG (a duplicate task id) name no file.
       message:
         error instanceof DagValidationError
-          ? error.message
+          ? error.message.startsWith(fileloc)
+            ? error.message
+            : `${fileloc}: ${error.message}`
           : `${fileloc}: failed to load: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
       issues: error instanceof DagValidationError ? error.issues : [],
     };
   }
-  parentPort!.postMessage(message);
+  try {
+    parentPort!.postMessage(message);
+  } catch (error) {
+    // Something in the specs cannot be copied to the processor (validation should have said).
+    parentPort!.postMessage({
+      kind: 'error',
+      fileloc,
+      message: `${fileloc}: the DAG cannot be passed on: ${(error as Error).message}`,
+      issues: [],
+    } satisfies ParseMessage);
+  }
 }

@@ -45,6 +45,44 @@ describe('parsing DAG files in a thread of their own', () => {
     expect(ok('exits.ts')).toMatch(/exits\.ts: /);
   });
 
+  it('names the file, DAG, task and field of what cannot be stored or is wrong', async () => {
+    const dag = (id: string, options: string, body = "d.shell('a', { command: 'true' });") =>
+      `import { dag } from '@updraft/sdk';\nexport default dag({ id: '${id}', team: 'data-eng'${options} }, (d) => { ${body} });\n`;
+    const cases: Record<string, [string, RegExp]> = {
+      'bigint.ts': [
+        dag('bigint', ', params: { big: 10n }'),
+        /bigint\.ts: DAG "bigint": field "params\.big": a bigint cannot be stored/,
+      ],
+      'cycle.ts': [
+        `const o = { a: 1 }; o.self = o;\n${dag('cycle', ', params: { o }')}`,
+        /cycle\.ts: DAG "cycle": field "params\.o\.self": refers to itself/,
+      ],
+      'fn.ts': [
+        dag('fn', ', params: { f: () => 1 }'),
+        /fn\.ts: DAG "fn": field "params\.f": a function cannot be stored/,
+      ],
+      'date.ts': [
+        dag('date', ', params: { when: new Date(0) }'),
+        /date\.ts: DAG "date": field "params\.when": a Date cannot be stored .*ISO string/,
+      ],
+      'dup.ts': [
+        dag('dup', '', "d.shell('a', { command: 'true' }); d.shell('a', { command: 'true' });"),
+        /^\S*dup\.ts: DAG "dup": task "a": .*duplicate task id/,
+      ],
+      'tz.ts': [
+        dag('tz', ", schedule: '@daily', timezone: 'Mars/Olympus'"),
+        /tz\.ts: DAG "tz": field "timezone": .*Mars\/Olympus/,
+      ],
+    };
+    for (const [name, [source]] of Object.entries(cases)) await writeFile(file(name), source);
+    const results = await parseDagFiles(Object.keys(cases).map(file), 10_000);
+    for (const r of results) {
+      const [, expected] = cases[r.fileloc.split('/').pop()!]!;
+      expect(r.kind === 'error' ? r.message : 'loaded').toMatch(expected);
+    }
+    expect(results).toHaveLength(Object.keys(cases).length);
+  });
+
   it("uses the compile cache it is given (the main thread's, as the installed CLI runs)", async () => {
     const cacheDir = await mkdtemp(join(dir, 'cache-'));
     for (let i = 0; i < 2; i++) {

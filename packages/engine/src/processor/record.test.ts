@@ -92,6 +92,23 @@ const STEPS: Step[] = [
     dags: { dup: 'inactive f.ts 1', b1: 'inactive b.ts 1', g1: 'active g.ts 1' },
     errors: {},
   },
+  {
+    name: 'a DAG id two files define: the second is refused',
+    write: { 'i.ts': dagFile(['twice']), 'j.ts': dagFile(['twice']) },
+    dags: { twice: 'active i.ts 1' },
+    errors: { 'j.ts': 'already defined in' },
+  },
+  {
+    name: 'the first file is removed: its DAG is deactivated',
+    remove: ['i.ts'],
+    dags: { twice: 'inactive i.ts 1' },
+    errors: { 'j.ts': 'already defined in' },
+  },
+  {
+    name: 'the next sync parses the refused file again, unchanged, and it takes the DAG id',
+    dags: { twice: 'active j.ts 1' },
+    errors: {},
+  },
 ];
 
 /** Everything the processor writes, with the temporary folder taken out of paths. */

@@ -65,6 +65,8 @@ export interface WorkerOptions {
   shutdownGraceMs?: number;
   /** Largest JSON result (XCom) a task may return. */
   maxResultBytes?: number;
+  /** How long a DAG file may take to load in the parse thread before its functions run here. */
+  dagFileTimeoutMs?: number;
   logFlushIntervalMs?: number;
   /** Extra executors by task type (e.g. k8sPod). */
   executors?: Partial<Record<TaskType, Executor>>;
@@ -186,7 +188,7 @@ export class Worker {
   readonly id: string;
   readonly #r: EngineResources;
   readonly #versions = new VersionCache();
-  readonly #files = new DagFileCache();
+  readonly #files: DagFileCache;
   readonly #runs = new Map<number, Promise<typeof schema.dagRuns.$inferSelect | undefined>>();
   readonly #concurrency: number;
   readonly #pollIntervalMs: number;
@@ -247,6 +249,9 @@ export class Worker {
     this.#maxResultBytes = opts.maxResultBytes ?? 48 * 1024;
     this.#logFlushIntervalMs = opts.logFlushIntervalMs ?? 1000;
     this.#secrets = sensitiveValues(opts.env ?? process.env);
+    this.#files = new DagFileCache(
+      opts.dagFileTimeoutMs !== undefined ? { checkTimeoutMs: opts.dagFileTimeoutMs } : {},
+    );
     // httpJob: a lost worker's try is continued (same Idempotency-Key), not started again.
     this.#adoptableOperators = new Set(opts.adoptableOperators ?? ['k8sPod', 'httpJob']);
     this.#taskPods = opts.taskPods;
@@ -556,6 +561,9 @@ export class Worker {
         dataIntervalEnd: run.dataIntervalEnd,
         conf: run.conf,
       };
+      // The DAG file a function task runs from is loaded (and first checked in the parse thread)
+      // before its timeout starts, as Airflow's execution_timeout does not count parsing.
+      if (task.type === 'function') await this.#files.dag(version.fileloc, run.dagId);
       const controller = new AbortController();
       const onAbort = () => controller.abort(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });

@@ -62,3 +62,50 @@ describe('function task timeouts (postgres)', () => {
     expect(log.indexOf('stopping:')).toBeLessThan(log.indexOf('still here'));
   });
 });
+
+const GOOD = `
+import { dag } from '@updraft/sdk';
+export default dag({ id: 'changing', team: 'data-eng', schedule: null }, (d) => {
+  d.fn('work', () => 'done', { retries: 0 });
+});
+`;
+
+describe('a DAG file that no longer loads, when a function task runs (postgres)', () => {
+  let h: EngineHarness;
+
+  beforeAll(async () => {
+    h = await createEngineHarness('postgres');
+    await h.scheduler().start();
+    await h.worker({ dagFileTimeoutMs: 1000 }).start();
+  }, 60_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  // Recorded from the good file, then the file changes before the worker first imports it.
+  it.each([
+    ['exits the process', 'process.exit(1);', /stopped its parser \(exit code 1\)/],
+    ['never finishes loading', 'while (true) {}', /loading took longer than 1000 ms/],
+    ['does not compile', 'const = ;', /failed to load/],
+  ])('fails the task, and the worker lives on, when the file %s', async (_what, top, reason) => {
+    const fileloc = await h.writeDag('changing.ts', GOOD);
+    await h.processor.sync();
+    await h.writeDag('changing.ts', `${top}\n${GOOD}`);
+    const { runId } = await h.ops.triggerRun('changing', { actor: 'test' });
+    expect((await h.finishedRun(runId)).state).toBe('failed');
+    const [ti] = await h.resources.database.db
+      .select()
+      .from(schema.taskInstances)
+      .where(eq(schema.taskInstances.runId, runId));
+    expect(ti!.stateReason).toContain(
+      `the DAG file does not load now, so its function tasks cannot run (fix it, then clear the task): ${fileloc}`,
+    );
+    expect(ti!.stateReason).toMatch(reason);
+  });
+
+  it('runs the task once the file loads again', async () => {
+    await h.writeDag('changing.ts', GOOD);
+    const { runId } = await h.ops.triggerRun('changing', { actor: 'test' });
+    expect((await h.finishedRun(runId)).state).toBe('success');
+  });
+});

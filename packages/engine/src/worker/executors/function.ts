@@ -4,15 +4,39 @@
  */
 import type { Dag, TaskContext } from '@updraft/sdk';
 import { loadDagFile } from '../../processor/load.ts';
+import { parseDagFiles } from '../../processor/parse.ts';
 import { type Executor, TaskFailure } from './types.ts';
+
+/** How long the parse thread may take to load a DAG file before a worker imports it. */
+export const DAG_FILE_CHECK_TIMEOUT_MS = 30_000;
+
+/**
+ * A DAG file is imported into the worker's own process (its functions run there) only after the
+ * parse thread has loaded the same content: a file that loops forever, calls process.exit or
+ * throws at import then fails the task with the parser's message, instead of hanging or ending a
+ * worker that every team's tasks share.
+ */
+async function loadChecked(fileloc: string, timeoutMs: number) {
+  const [checked] = await parseDagFiles([fileloc], timeoutMs);
+  if (!checked || checked.kind === 'error')
+    throw new TaskFailure(
+      `the DAG file does not load now, so its function tasks cannot run (fix it, then clear the task): ${checked?.message ?? fileloc}`,
+    );
+  return loadDagFile(fileloc, checked.sourceHash);
+}
 
 export class DagFileCache {
   readonly #files = new Map<string, Promise<{ sourceHash: string; dags: Dag[] }>>();
+  readonly #checkTimeoutMs: number;
+
+  constructor(opts: { checkTimeoutMs?: number } = {}) {
+    this.#checkTimeoutMs = opts.checkTimeoutMs ?? DAG_FILE_CHECK_TIMEOUT_MS;
+  }
 
   async dag(fileloc: string, dagId: string): Promise<{ dag: Dag; sourceHash: string }> {
     let entry = this.#files.get(fileloc);
     if (!entry) {
-      entry = loadDagFile(fileloc);
+      entry = loadChecked(fileloc, this.#checkTimeoutMs);
       this.#files.set(fileloc, entry);
       entry.catch(() => this.#files.delete(fileloc));
     }

@@ -2,11 +2,17 @@
  * The shell executor on a real /bin/sh: output reaches the task log as it comes, with the values
  * of secret-named variables masked even when the process writes them in pieces.
  */
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runShellTask } from './shell.ts';
 import type { ExecutionContext } from './types.ts';
 
-function shellContext(config: { command: string; env?: Record<string, string> }) {
+function shellContext(
+  config: { command: string; env?: Record<string, string> },
+  template: Record<string, unknown> = {},
+) {
   const logged: string[] = [];
   const at = new Date('2026-01-01T00:00:00Z');
   const ctx = {
@@ -23,7 +29,7 @@ function shellContext(config: { command: string; env?: Record<string, string> })
     mapIndex: -1,
     tryNumber: 1,
     task: { taskId: 't', type: 'shell', config },
-    template: {},
+    template,
     signal: new AbortController().signal,
     log: (text: string) => logged.push(text),
     pullXcom: async () => undefined,
@@ -32,6 +38,18 @@ function shellContext(config: { command: string; env?: Record<string, string> })
 }
 
 describe('shell tasks', () => {
+  it('passes a templated value through env as data, never as shell code (templates.md)', async () => {
+    const marker = join(tmpdir(), `updraft-injected-${process.pid}-${Date.now()}`);
+    const who = `$(touch ${marker}); \`touch ${marker}\``;
+    const { ctx } = shellContext(
+      { command: 'echo "hello $WHO"', env: { WHO: '{{ params.who }}' } },
+      { params: { who } },
+    );
+    const { result } = await runShellTask(ctx);
+    expect(result).toBe(`hello ${who}`);
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('masks a secret the command writes in two pieces, on stdout and on stderr', async () => {
     const secret = 'hunter2supersecretXYZ';
     // Two writes with a pause between them: the worker reads them as two chunks.
