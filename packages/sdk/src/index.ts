@@ -493,7 +493,11 @@ export class Dag {
    * The container writes its JSON result to `$UPDRAFT_RESULT_PATH` (the termination message, at
    * most 4096 bytes); that becomes the task's result.
    */
-  k8sPod(id: string, options: CommonTaskOptions & PodTaskConfigInput): Task<unknown> {
+  k8sPod(
+    id: string,
+    options: CommonTaskOptions &
+      Omit<PodTaskConfigInput, 'startupTimeout'> & { startupTimeout?: DurationInput },
+  ): Task<unknown> {
     const common: Record<string, unknown> = {};
     const config: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(options)) {
@@ -584,7 +588,15 @@ export class Dag {
           dependsOnPast: (t.dependsOnPast ?? false) || (t.waitForDownstream ?? false),
           waitForDownstream: t.waitForDownstream ?? false,
           doc: options.doc ?? null,
-          config,
+          // A pod's startupTimeout may be a duration ('2m') like every other; stored in ms.
+          config:
+            type === 'k8sPod' && typeof config.startupTimeout === 'string'
+              ? {
+                  ...config,
+                  startupTimeout:
+                    duration(task.id, 'config.startupTimeout', config.startupTimeout) ?? undefined,
+                }
+              : config,
         };
       },
     );

@@ -16,6 +16,24 @@ const issuesOf = (fn: () => unknown) => {
 };
 
 describe('k8sPod tasks in the SDK', () => {
+  it('takes startupTimeout as a duration, like every other duration, and names a bad one', () => {
+    const spec = dag({ id: 'pods', team: 'data-eng' }, (d) => {
+      d.k8sPod('a', { image: 'busybox', startupTimeout: '2m' });
+      d.k8sPod('b', { image: 'busybox', startupTimeout: 90_000 });
+    }).toSpec();
+    expect(spec.tasks.map((t) => t.config.startupTimeout)).toEqual([120_000, 90_000]);
+    const yaml = dagFromYaml(
+      'id: y\nteam: data-eng\ntasks:\n  - id: a\n    k8sPod: { image: busybox, startupTimeout: 5m }\n',
+    ).toSpec();
+    expect(yaml.tasks[0]!.config.startupTimeout).toBe(300_000);
+    const bad = issuesOf(() =>
+      dag({ id: 'pods', team: 'data-eng' }, (d) => {
+        d.k8sPod('a', { image: 'busybox', startupTimeout: 'soon' });
+      }).toSpec(),
+    );
+    expect(bad.message).toMatch(/task "a": field "config\.startupTimeout": "soon" is not a duration/);
+  });
+
   it('splits task options from the pod config', () => {
     const spec = dag({ id: 'pods', team: 'data-eng' }, (d) => {
       const a = d.shell('a', { command: 'true' });

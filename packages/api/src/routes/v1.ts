@@ -178,7 +178,20 @@ export function v1Routes(deps: ApiDeps & { ops: Operations }) {
         }));
       }
     }
-    return c.json({ ...dagJson(dag), params, version, tasks });
+    // The file no longer loads: runs go on with the last version that did (Airflow 3's
+    // has_import_errors); the DAG's page says so.
+    const [importError] = await db
+      .select()
+      .from(schema.importErrors)
+      .where(eq(schema.importErrors.fileloc, dag.fileloc));
+    return c.json({
+      ...dagJson(dag),
+      has_import_errors: importError !== undefined,
+      import_error: importError ? importErrorJson(importError) : null,
+      params,
+      version,
+      tasks,
+    });
   });
 
   app.patch('/dags/:dagId', async (c) => {

@@ -626,6 +626,7 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
   let selectedRun = null;
   const errors = errorBox('load-error');
   const header = el('div');
+  const fileError = el('div');
   const graph = el('div', { class: 'card' }, el('p', { class: 'muted' }, 'Loading…'));
   const graphTitle = el('h2', { id: 'graph-h' }, 'Graph');
   const runs = el('div');
@@ -666,6 +667,7 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
 
   const content = [
     header,
+    fileError,
     el(
       'div',
       { class: 'columns' },
@@ -741,6 +743,7 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
       }
       const byTask = instancesByTask(tis);
       render(header, dag, () => dagHeader(dag));
+      render(fileError, dag.import_error, () => fileErrorNote(dag));
       render(paramList, dag.params, () => paramFacts(dag.params));
       graphTitle.textContent = selected ? `Graph: run ${selected.dag_run_id}` : 'Graph';
       render(graph, [dag.tasks, tis, selectedRun], () =>
@@ -753,6 +756,20 @@ function dagView(/** @type {HTMLElement} */ main, /** @type {string} */ dagId) {
     },
     loadErrors(errors, content),
   );
+
+  function fileErrorNote(/** @type {any} */ dag) {
+    if (!dag.import_error) return null;
+    return el(
+      'section',
+      { class: 'import-errors', testid: 'dag-import-error', role: 'alert' },
+      el(
+        'h2',
+        {},
+        `The DAG file does not load${dag.version ? `: runs use version v${dag.version.version_number}, the last that did` : ''}`,
+      ),
+      el('pre', { class: 'trace' }, dag.import_error.stack_trace),
+    );
+  }
 
   function paramFacts(/** @type {Record<string, unknown>} */ params) {
     const names = Object.keys(params ?? {});

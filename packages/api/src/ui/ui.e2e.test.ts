@@ -290,4 +290,26 @@ describe('web UI (headless Chromium)', () => {
       expect(pageErrors).toEqual([]);
     },
   );
+
+  it("says on a DAG's page that its file no longer loads, and which version runs", async () => {
+    await h.writeDag('manual.ts', `${MANUAL_DAG}\nexport const broken = ;\n`);
+    await h.processor.sync();
+    try {
+      const res = await fetch(`${base}/api/v1/dags/manual_only`);
+      const body = (await res.json()) as { has_import_errors: boolean; import_error: unknown };
+      expect(body.has_import_errors).toBe(true);
+      await page.goto(`${base}/#/dags/manual_only`);
+      const note = page.getByTestId('dag-import-error');
+      await expect
+        .poll(() => note.textContent(), POLL)
+        .toMatch(/The DAG file does not load: runs use version v1, the last that did.*manual\.ts/s);
+    } finally {
+      await h.writeDag('manual.ts', MANUAL_DAG);
+      await h.processor.sync();
+    }
+    await page.reload();
+    await expect.poll(() => page.getByTestId('dag-title').textContent(), POLL).toBe('manual_only');
+    expect(await page.getByTestId('dag-import-error').count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
 });
