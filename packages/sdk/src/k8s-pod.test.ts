@@ -31,7 +31,9 @@ describe('k8sPod tasks in the SDK', () => {
         d.k8sPod('a', { image: 'busybox', startupTimeout: 'soon' });
       }).toSpec(),
     );
-    expect(bad.message).toMatch(/task "a": field "config\.startupTimeout": "soon" is not a duration/);
+    expect(bad.message).toMatch(
+      /task "a": field "config\.startupTimeout": "soon" is not a duration/,
+    );
   });
 
   it('splits task options from the pod config', () => {

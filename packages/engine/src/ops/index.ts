@@ -349,7 +349,7 @@ export class Operations {
         {
           actor,
           reason: `marked ${state} by ${actor}`,
-          set: [sql`end_date = now()`],
+          set: [sql`end_date = now()`, sql`next_attempt_at = null`],
         },
       );
       if (changed.length === 0)

@@ -119,7 +119,8 @@ export async function markTaskInstances(
       {
         actor: opts.actor,
         reason: `marked ${opts.state} by ${opts.actor}`,
-        set: [sql`end_date = ${r.clock.now()}`],
+        // A finished task waits for nothing: no retry or reschedule time is left behind.
+        set: [sql`end_date = ${r.clock.now()}`, sql`next_attempt_at = null`],
       },
     );
     const now = r.clock.now();
@@ -174,7 +175,11 @@ export async function markRun(
     const changes: StateChange[] = [];
     const move = async (ids: number[], to: 'success' | 'failed' | 'skipped') =>
       changes.push(
-        ...(await transitionTasks(tx, ids, to, { actor, reason, set: [sql`end_date = ${now}`] })),
+        ...(await transitionTasks(tx, ids, to, {
+          actor,
+          reason,
+          set: [sql`end_date = ${now}`, sql`next_attempt_at = null`],
+        })),
       );
     if (state === 'success') {
       await move(

@@ -104,6 +104,7 @@ describe('a try cleared while it runs (postgres)', () => {
         .map((r) => r.content)
         .join('');
     expect(ofTry(1)).toContain('one 14');
+    expect(ofTry(1)).toContain('stopped: the task instance was cleared or marked by someone else');
     expect(ofTry(1)).not.toContain('two');
     expect(ofTry(2)).toContain('two 0');
     expect(ofTry(2)).toContain('two 24');

@@ -667,6 +667,9 @@ export class Worker {
       this.#log(claimed.id, claimed.tryNumber, `skipped: ${outcome.reason}\n`);
     if (outcome.kind === 'failure')
       this.#log(claimed.id, claimed.tryNumber, `error: ${outcome.reason}\n`);
+    // Cleared or marked while it ran: its log says why it stops here.
+    if (outcome.kind === 'superseded')
+      this.#log(claimed.id, claimed.tryNumber, `stopped: ${outcome.reason}\n`);
     await this.#finish(claimed, outcome, version, Date.now() - started);
   }
 

@@ -402,8 +402,16 @@ export default dag({ id: 'http_refused', team: 'data-eng' }, (d) => {
       await waitFor(async () => (await ti(runId, 'not_yet')).rescheduleCount >= 2, {
         what: 'the 404 to be waited through',
       });
-      expect((await ti(runId, 'not_yet')).state).toBe('up_for_reschedule');
-      await h.ops.markRun('http_refused', runId, 'failed', 'test');
+      const waiting = await ti(runId, 'not_yet');
+      expect(waiting.state).toBe('up_for_reschedule');
+      expect(waiting.nextAttemptAt).not.toBeNull();
+      // Marked success by hand: it waits for nothing any more.
+      await h.ops.markTaskInstance('http_refused', runId, 'not_yet', 'success', 'test');
+      const marked = await ti(runId, 'not_yet');
+      expect({ state: marked.state, next: marked.nextAttemptAt }).toEqual({
+        state: 'success',
+        next: null,
+      });
     });
   });
 
