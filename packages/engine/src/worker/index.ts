@@ -45,7 +45,7 @@ import { createHttpJobExecutor } from './executors/http-job.ts';
 import { createSensorExecutor } from './executors/sensor.ts';
 import { runShellTask } from './executors/shell.ts';
 import { type Executor, type RunInfo, TaskFailure, TaskSkipped } from './executors/types.ts';
-import { type SecretMasker, secretMasker, sensitiveValues } from './secrets.ts';
+import { environmentSecrets, type SecretMasker, secretMasker } from './secrets.ts';
 import { readXcom, writeXcom } from './xcom.ts';
 
 export {
@@ -248,7 +248,7 @@ export class Worker {
     this.#shutdownGraceMs = opts.shutdownGraceMs ?? 30_000;
     this.#maxResultBytes = opts.maxResultBytes ?? 48 * 1024;
     this.#logFlushIntervalMs = opts.logFlushIntervalMs ?? 1000;
-    this.#secrets = sensitiveValues(opts.env ?? process.env);
+    this.#secrets = environmentSecrets(opts.env ?? process.env);
     this.#files = new DagFileCache(
       opts.dagFileTimeoutMs !== undefined ? { checkTimeoutMs: opts.dagFileTimeoutMs } : {},
     );

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { maskSecrets, maskSensitiveFields, secretMasker, sensitiveValues } from './secrets.ts';
+import {
+  environmentSecrets,
+  maskSecrets,
+  maskSensitiveFields,
+  secretMasker,
+  sensitiveValues,
+} from './secrets.ts';
 
 /** Feeds `text` to a masker cut at the given offsets; returns everything it let out. */
 function streamed(text: string, cuts: number[], secrets: string[]): string {
@@ -14,6 +20,18 @@ function streamed(text: string, cuts: number[], secrets: string[]): string {
 }
 
 describe('secrets', () => {
+  it("takes from a worker's environment only values that look like secrets", () => {
+    expect(
+      environmentSecrets({
+        API_TOKEN: 's3cret-token',
+        SKIP_AUTH: 'true',
+        AUTH_MODE: 'disabled',
+        DB_PASSWORD: 'Hunter2!',
+        HOME: '/root/very-long-path',
+      }),
+    ).toEqual(['s3cret-token', 'Hunter2!']);
+  });
+
   it('masks string values of sensitive-looking fields at any depth, and nothing else', () => {
     expect(
       maskSensitiveFields({

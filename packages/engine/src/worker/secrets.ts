@@ -14,6 +14,16 @@ export function sensitiveValues(vars: Readonly<Record<string, unknown>>): string
 }
 
 /**
+ * The values of a worker's own environment named like secrets, masked in every task's log. Only
+ * values that look like secrets (at least 8 characters, not a plain lowercase word): a machine's
+ * environment has flags like SKIP_AUTH=true, and masking every "true" or "disabled" in every log
+ * would garble them all.
+ */
+export function environmentSecrets(env: Readonly<Record<string, unknown>>): string[] {
+  return sensitiveValues(env).filter((v) => v.length >= 8 && !/^[a-z]+$/.test(v));
+}
+
+/**
  * A JSON value with the values of fields whose names look sensitive replaced by `***`, at any
  * depth: what the API shows of DAG params, which a DAG file may default from a secret.
  */
