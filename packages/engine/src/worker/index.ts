@@ -517,7 +517,13 @@ export class Worker {
       const key = logKey(row.taskInstanceId, row.tryNumber);
       const buffer = this.#logBuffers.get(key);
       if (buffer) buffer.chunks.unshift(row.content);
-      else this.#logBuffers.set(key, { ...row, chunks: [row.content], masker: secretMasker([]) });
+      // The text is masked already; what the try writes after it is masked as it comes.
+      else
+        this.#logBuffers.set(key, {
+          ...row,
+          chunks: [row.content],
+          masker: secretMasker(this.#secrets),
+        });
     }
   }
 
