@@ -24,6 +24,7 @@ describe('k8sPod tasks in the SDK', () => {
     expect(spec.tasks.map((t) => t.config.startupTimeout)).toEqual([120_000, 90_000]);
     const yaml = dagFromYaml(
       'id: y\nteam: data-eng\ntasks:\n  - id: a\n    k8sPod: { image: busybox, startupTimeout: 5m }\n',
+      'pods.yaml',
     ).toSpec();
     expect(yaml.tasks[0]!.config.startupTimeout).toBe(300_000);
     const bad = issuesOf(() =>
