@@ -106,6 +106,7 @@ export async function runStandalone(
   });
 
   let syncing = false;
+  let synced = false;
   const sync = async () => {
     if (syncing) return;
     syncing = true;
@@ -116,18 +117,19 @@ export async function runStandalone(
       logger.error({ err: error }, 'DAG folder sync failed');
     } finally {
       syncing = false;
+      synced = true;
     }
   };
-  await sync();
-  // The port before the scheduler and the worker: if it is taken (another standalone, most
-  // likely), nothing has run yet, and the process ends with the reason instead of running a
-  // scheduler and a worker without its API.
+  // The port first: if it is taken (another standalone, most likely), nothing has been read or
+  // run yet, and the process ends with the reason. The API then serves while the DAG folder is
+  // read for the first time (a file that hangs takes its full parse timeout); /readyz says so.
   let server: Awaited<ReturnType<typeof serveApp>>;
   try {
     server = await serveApp(
       createApp(resources, {
         component: 'standalone',
         ...(opts.version && { version: opts.version }),
+        notReadyReason: () => (synced ? null : 'reading the DAG folder for the first time'),
       }),
       { port: opts.port, hostname: opts.host },
     );
@@ -138,6 +140,7 @@ export async function runStandalone(
       `cannot serve on http://${opts.host}:${opts.port}: ${taken ? 'the port is in use (another Updraft standalone?); choose another with --port' : (error as Error).message}`,
     );
   }
+  await sync();
   const syncTimer = setInterval(sync, opts.syncIntervalMs);
   await scheduler.start();
   await worker.start();

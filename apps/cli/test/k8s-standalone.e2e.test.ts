@@ -83,7 +83,8 @@ describe('updraft standalone with KUBECONFIG', () => {
     );
     standalone.stdout!.on('data', (d) => (output += d));
     standalone.stderr!.on('data', (d) => (output += d));
-    await waitFor(async () => (await get('/healthz')).status === 200, {
+    // Ready once the DAG folder has been read (the API answers while it is read).
+    await waitFor(async () => (await get('/readyz')).status === 200, {
       timeoutMs: 90_000,
       intervalMs: 200,
       what: () => `standalone on port ${port}\n${output}`,

@@ -52,7 +52,8 @@ describe('updraft standalone', () => {
     );
     child.stdout!.on('data', (d) => (output += d));
     child.stderr!.on('data', (d) => (output += d));
-    await waitFor(async () => (await get('/healthz')).status === 200, {
+    // Ready once the DAG folder has been read (the API answers while it is read).
+    await waitFor(async () => (await get('/readyz')).status === 200, {
       timeoutMs: 90_000,
       intervalMs: 200,
       what: `standalone to answer on port ${port}\n${output}`,
@@ -235,7 +236,12 @@ export default dag({ id: 'cyclic', team: 'data-eng' }, (d) => {
   const second = (args: string[]) =>
     new Promise<{ code: number | null; output: string }>((resolve, reject) => {
       const other = spawn(process.execPath, [MAIN, 'standalone', '--log-format', 'json', ...args], {
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, UPDRAFT_ENV: 'local' },
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          UPDRAFT_ENV: 'local',
+          LOG_LEVEL: 'info',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
@@ -279,6 +285,8 @@ export default dag({ id: 'cyclic', team: 'data-eng' }, (d) => {
     expect(other.output).toContain(
       `cannot serve on http://127.0.0.1:${port}: the port is in use (another Updraft standalone?); choose another with --port`,
     );
+    // Nothing was read or recorded before the port was found taken.
+    expect(other.output).not.toContain('DAG files synced');
   });
 
   it('keeps its data across a restart', async () => {

@@ -84,15 +84,19 @@ describe.each(TEST_DATABASE_KINDS)('REST API (%s)', (kind) => {
 
   it('triggers a run with conf that reaches success, with task instances and logs', async () => {
     const created = await post('/api/v1/dags/etl/dagRuns', {
-      conf: { rows: 7 },
+      conf: { rows: 7, api_token: 'tok-5ecret-77' },
       dag_run_id: 'api_run_1',
     });
     expect(created.status).toBe(200);
+    // A secret-looking conf value is stored for the run but never shown back.
     expect(created.body).toMatchObject({
       dag_run_id: 'api_run_1',
       run_type: 'manual',
-      conf: { rows: 7 },
+      conf: { rows: 7, api_token: '***' },
     });
+    expect(JSON.stringify((await json('/api/v1/dags/etl/dagRuns')).body)).not.toContain(
+      'tok-5ecret-77',
+    );
     await waitFor(
       async () => (await json('/api/v1/dags/etl/dagRuns/api_run_1')).body.state === 'success',
       { what: 'run success' },

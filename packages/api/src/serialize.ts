@@ -1,6 +1,7 @@
 /** JSON shapes of the API, Airflow-style snake_case. Only these fields ever leave the server. */
 import { describeSchedule, parseSchedule } from '@updraft/core/schedule';
 import type { schema } from '@updraft/db';
+import { maskSensitiveFields } from '@updraft/engine';
 import { getTableColumns, sql } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
 
@@ -102,7 +103,8 @@ export function runJson(r: Run) {
     logical_date: iso(r.logicalDate),
     data_interval_start: iso(r.dataIntervalStart),
     data_interval_end: iso(r.dataIntervalEnd),
-    conf: r.conf,
+    // A secret passed in a run's conf (an api_token) is not shown back (as DAG params are not).
+    conf: maskSensitiveFields(r.conf),
     triggered_by: r.triggeredBy,
     note: r.note,
     queued_at: iso(r.queuedAt),
