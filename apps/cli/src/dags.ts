@@ -1,5 +1,5 @@
 /** `updraft dags …` subcommands. */
-import { relative } from 'node:path';
+import { basename, relative } from 'node:path';
 import type { DagSpec } from '@updraft/core/dag';
 import { TERMINAL_TASK_STATES } from '@updraft/core/state';
 import { describeTimetable } from '@updraft/core/timetable';
@@ -107,17 +107,24 @@ export async function dagsTest(opts: {
     teamsFile: opts.teamsFile,
   });
   try {
-    const processor = new DagProcessor(resources, {
-      dagsFolder: opts.dagsFolder,
-      pauseNewDags: false,
-    });
+    // Import errors are reported below, those of the tested DAG in full: not as log lines too.
+    const processor = new DagProcessor(
+      { ...resources, logger: logger.child({}, { level: 'error' }) },
+      { dagsFolder: opts.dagsFolder, pauseNewDags: false },
+    );
     await processor.sync();
     const { db } = resources.database;
     const [dag] = await db.select().from(schema.dags).where(eq(schema.dags.dagId, opts.dagId));
     if (!dag) {
       const errors = await db.select().from(schema.importErrors);
       err(`DAG "${opts.dagId}" was not found in ${opts.dagsFolder}`);
-      for (const e of errors) err(`  import error: ${e.message}`);
+      // The files that may have meant to define it in full; the rest only counted.
+      const related = errors.filter(
+        (e) => e.message.includes(`"${opts.dagId}"`) || basename(e.fileloc).startsWith(opts.dagId),
+      );
+      for (const e of related) err(`  import error: ${e.message}`);
+      const others = errors.length - related.length;
+      if (others > 0) err(`  ${others} other file(s) did not load; \`updraft dags list\` says why`);
       const teams = (await loadTeamsFile(opts.teamsFile)).teams.map((t) => t.id).join(', ');
       err(`  (teams known from ${opts.teamsFile}: ${teams})`);
       return 1;

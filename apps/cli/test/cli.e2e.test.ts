@@ -118,6 +118,12 @@ export const failing = dag({ id: 'failing', team: 'data-eng' }, (d) => {
     const missing = updraft(['dags', 'test', 'nope', '--dags-folder', dags]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('DAG "nope" was not found');
+    // broken.yaml is about another DAG: counted, not printed in full.
+    expect(missing.stderr).toContain('1 other file(s) did not load; `updraft dags list` says why');
+    expect(missing.stderr).not.toContain('ghost');
+    const broken = updraft(['dags', 'test', 'broken', '--dags-folder', dags]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/import error: .*broken\.yaml: DAG "broken": .*"ghost"/);
     const env = updraft(['dags', 'list'], { UPDRAFT_ENV: 'staging', DATABASE_URL: 'mysql://x' });
     expect(env.code).toBe(1);
     expect(env.stderr).toMatch(/UPDRAFT_ENV \("staging"\)/);
