@@ -114,11 +114,12 @@ export function createFunctionExecutor(files: DagFileCache): Executor {
     });
     const started = performance.now();
     const result = await Promise.race([running, abort]);
-    // A function that never yields blocks the worker: the timer could not fire while it ran.
+    // Past its timeout, yet the timer did not fire: the worker's event loop was blocked (by this
+    // function, most likely, if it never yields), and that blocks every task of the worker.
     const took = performance.now() - started;
     if (ctx.task.timeoutMs != null && took >= ctx.task.timeoutMs)
       throw new TaskFailure(
-        `timed out after ${ctx.task.timeoutMs} ms: the function ran for ${Math.round(took)} ms without yielding, blocking the worker (use a shell or k8sPod task for CPU-bound work)`,
+        `timed out after ${ctx.task.timeoutMs} ms: the function ran for ${Math.round(took)} ms while the worker's event loop was blocked (a function that never yields blocks every task of its worker; run CPU-bound work as a shell or k8sPod task)`,
       );
     return { result };
   };
