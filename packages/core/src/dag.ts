@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { dagCallbacksSchema, deadlineSchema, taskCallbacksSchema } from './callbacks.ts';
 import { InvalidError } from './errors.ts';
+import { jsonProblem } from './json.ts';
 import { expandSpecSchema, mappingIssues } from './mapping.ts';
 import { paramIssues, paramRuleSchema } from './params.ts';
 import { parseSchedule, ScheduleError } from './schedule.ts';
@@ -454,44 +455,4 @@ export function dagVersionHash(spec: DagSpec, sourceHash: string): string {
     .update('\0')
     .update(sourceHash)
     .digest('hex');
-}
-
-/**
- * The first place where a value is not plain JSON (what a DAG version stores), or null: a
- * function, a BigInt, NaN, a cycle, a Map or Date or other class instance. `undefined` is allowed
- * (JSON leaves it out, as if the key were absent).
- */
-export function jsonProblem(
-  value: unknown,
-  path: string,
-): { path: string; message: string } | null {
-  const ancestors = new Set<object>();
-  const walk = (v: unknown, at: string): { path: string; message: string } | null => {
-    if (v === null || v === undefined || typeof v === 'string' || typeof v === 'boolean')
-      return null;
-    if (typeof v === 'number')
-      return Number.isFinite(v) ? null : { path: at, message: `${v} is not a JSON number` };
-    if (typeof v !== 'object')
-      return { path: at, message: `a ${typeof v} cannot be stored (only JSON values can)` };
-    if (ancestors.has(v)) return { path: at, message: 'refers to itself (a cycle)' };
-    const proto = Object.getPrototypeOf(v);
-    if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) {
-      const kind = (v as { constructor?: { name?: string } }).constructor?.name ?? 'class instance';
-      return {
-        path: at,
-        message: `a ${kind} cannot be stored (only JSON values can${kind === 'Date' ? '; use an ISO string' : ''})`,
-      };
-    }
-    ancestors.add(v);
-    try {
-      for (const [key, child] of Object.entries(v)) {
-        const found = walk(child, Array.isArray(v) ? `${at}[${key}]` : `${at}.${key}`);
-        if (found) return found;
-      }
-      return null;
-    } finally {
-      ancestors.delete(v);
-    }
-  };
-  return walk(value, path);
 }
