@@ -42,10 +42,16 @@ export const ID_PATTERN = /^[A-Za-z0-9_.-]{1,250}$/;
 const idSchema = (what: string) =>
   z.string().regex(ID_PATTERN, `${what} must be 1-250 letters, digits, "_", "-" or "."`);
 
-// Strictly ISO 8601: Date.parse would also take "2026-02-30" (as March 2) and "1" (as 2001).
-const isoDate = z.union([z.iso.date(), z.iso.datetime({ offset: true, local: true })], {
-  error: 'must be an ISO-8601 date such as "2026-01-01" or "2026-01-01T00:00:00Z"',
-});
+/**
+ * A date strictly in ISO 8601: a date, or a date and time with an offset (or, with `local`,
+ * without one). Date.parse would also take "2026-02-30" (as March 2) and "1" (as 2001).
+ */
+export const isoDateSchema = (opts: { local: boolean }) =>
+  z.union([z.iso.date(), z.iso.datetime({ offset: true, local: opts.local })], {
+    error: 'must be an ISO-8601 date such as "2026-01-01" or "2026-01-01T00:00:00Z"',
+  });
+
+const isoDate = isoDateSchema({ local: true });
 
 export const shellConfigSchema = z.strictObject({
   command: z.string().min(1, 'command must not be empty'),

@@ -2,6 +2,7 @@
  * Backfills (Airflow 3's /api/v2/backfills, under /api/v1 here): create (or dry-run), list by DAG,
  * read one with its run counts, pause, unpause and cancel. Field names follow Airflow 3.
  */
+import { isoDateSchema } from '@updraft/core/dag';
 import type { BackfillRow, Backfills, IntervalPlan } from '@updraft/engine/backfill';
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -36,13 +37,8 @@ function planJson(plan: IntervalPlan[]) {
   }));
 }
 
-// Strictly ISO 8601 (a date, or a date and time with an offset): Date.parse would also take
-// "2026-02-30" (as March 2) and "1" (as 2001).
-const isoDate = z
-  .union([z.iso.date(), z.iso.datetime({ offset: true })], {
-    error: 'must be an ISO-8601 date such as "2026-01-01" or "2026-01-01T00:00:00Z"',
-  })
-  .transform((s) => new Date(s));
+// Strictly ISO 8601, with an offset: a date without one would be read in this server's zone.
+const isoDate = isoDateSchema({ local: false }).transform((s) => new Date(s));
 
 const createBody = z.strictObject({
   dag_id: z.string().min(1).max(250),
