@@ -40,6 +40,9 @@ describe('updraft backfill (postgres)', () => {
       });
       child.on('close', (code) => resolve({ code, stdout, stderr }));
     });
+  /** `updraft backfill create <dag> --from <from> --to <to> [options…]`. */
+  const createBackfill = (dagId: string, from: string, to: string, ...options: string[]) =>
+    updraft(['backfill', 'create', dagId, '--from', from, '--to', to, ...options]);
 
   beforeAll(async () => {
     h = await createEngineHarness('postgres', {
@@ -60,16 +63,7 @@ describe('updraft backfill (postgres)', () => {
   });
 
   it('dry run, create, list, get', async () => {
-    const dry = await updraft([
-      'backfill',
-      'create',
-      'daily',
-      '--from',
-      '2026-01-01',
-      '--to',
-      '2026-01-03',
-      '--dry-run',
-    ]);
+    const dry = await createBackfill('daily', '2026-01-01', '2026-01-03', '--dry-run');
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('dry run: 3 interval(s) of DAG "daily"');
     const dates = (text: string) => text.match(/2026-01-0\dT00:00:00.000Z/g);
@@ -79,30 +73,22 @@ describe('updraft backfill (postgres)', () => {
       '2026-01-03T00:00:00.000Z',
     ]);
     // Backwards: the plan is printed in the order the runs go, newest first.
-    const backwards = await updraft([
-      'backfill',
-      'create',
+    const backwards = await createBackfill(
       'daily',
-      '--from',
       '2026-01-01',
-      '--to',
       '2026-01-03',
       '--backwards',
       '--dry-run',
-    ]);
+    );
     expect(backwards.stdout).toContain('newest first');
     expect(dates(backwards.stdout)).toEqual([
       '2026-01-03T00:00:00.000Z',
       '2026-01-02T00:00:00.000Z',
       '2026-01-01T00:00:00.000Z',
     ]);
-    const created = await updraft([
-      'backfill',
-      'create',
+    const created = await createBackfill(
       'daily',
-      '--from',
       '2026-01-01',
-      '--to',
       '2026-01-03',
       '--max-active-runs',
       '2',
@@ -110,7 +96,7 @@ describe('updraft backfill (postgres)', () => {
       '--conf',
       '{"x":1}',
       '--json',
-    ]);
+    );
     expect(created.code).toBe(0);
     const body = JSON.parse(created.stdout) as {
       id: number;
@@ -130,41 +116,15 @@ describe('updraft backfill (postgres)', () => {
   });
 
   it('reports errors with the reason and a non-zero exit', async () => {
-    const noSchedule = await updraft([
-      'backfill',
-      'create',
-      'manual_only',
-      '--from',
-      '2026-01-01',
-      '--to',
-      '2026-01-02',
-    ]);
+    const noSchedule = await createBackfill('manual_only', '2026-01-01', '2026-01-02');
     expect(noSchedule.code).toBe(1);
     expect(noSchedule.stderr).toContain(
       'DAG "manual_only" has no schedule and cannot be backfilled',
     );
-    const badMode = await updraft([
-      'backfill',
-      'create',
-      'daily',
-      '--from',
-      '2026-01-01',
-      '--to',
-      '2026-01-02',
-      '--reprocess',
-      'all',
-    ]);
+    const badMode = await createBackfill('daily', '2026-01-01', '2026-01-02', '--reprocess', 'all');
     expect(badMode.code).not.toBe(0);
     expect(badMode.stderr).toMatch(/Allowed choices are none, failed, completed/);
-    const badDate = await updraft([
-      'backfill',
-      'create',
-      'daily',
-      '--from',
-      'yesterday',
-      '--to',
-      '2026-01-02',
-    ]);
+    const badDate = await createBackfill('daily', 'yesterday', '2026-01-02');
     expect(badDate.code).not.toBe(0);
     expect(badDate.stderr).toContain('--from must be an ISO-8601 date');
   });
