@@ -131,3 +131,68 @@ describe('a try cleared while it runs (postgres)', () => {
     expect(again.tryNumber).toBe(4);
   });
 });
+
+const REAPED_DAG = `
+import { dag } from '@updraft/sdk';
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export default dag({ id: 'reaped', team: 'data-eng', schedule: null }, (d) => {
+  d.fn('slow', async (ctx) => {
+    if (ctx.tryNumber === 1) {
+      for (let i = 0; i < 60; i++) { ctx.log('one ' + i); await sleep(100); }
+      return 1;
+    }
+    return 2;
+  });
+});
+`;
+
+describe('a cleared try whose worker was not told before the next try came (postgres)', () => {
+  let h: EngineHarness;
+
+  beforeAll(async () => {
+    h = await createEngineHarness('postgres');
+    await h.writeDag('reaped.ts', REAPED_DAG);
+    await h.processor.sync();
+    // The worker's heartbeat (which tells a try it was cleared) never comes in this test: the
+    // reaper puts the cleared try's row back to none, and the next try reaches the same worker
+    // while the first still runs there.
+    await h.scheduler({ zombieThresholdMs: 2000 }).start();
+    await h.worker({ heartbeatIntervalMs: 3_600_000 }).start();
+  }, 60_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('stops the earlier try when the next one starts on the same worker', async () => {
+    const { runId } = await h.ops.triggerRun('reaped', { actor: 'test' });
+    const ti = await waitFor(
+      async () => {
+        const [row] = await h.resources.database.db
+          .select()
+          .from(schema.taskInstances)
+          .where(
+            and(eq(schema.taskInstances.runId, runId), eq(schema.taskInstances.taskId, 'slow')),
+          );
+        return row?.state === 'running' ? row : null;
+      },
+      { what: 'slow to run' },
+    );
+    await h.ops.clearTaskInstances('reaped', runId, { taskIds: ['slow'], actor: 'test' });
+    expect((await h.finishedRun(runId, { timeoutMs: 20_000 })).state).toBe('success');
+    // Try 1 is told to stop when try 2 starts, long before its 6 s would have ended.
+    const logs = await waitFor(
+      async () => {
+        const rows = await h.resources.database.db
+          .select()
+          .from(schema.taskLogs)
+          .where(and(eq(schema.taskLogs.taskInstanceId, ti.id), eq(schema.taskLogs.tryNumber, 1)))
+          .orderBy(asc(schema.taskLogs.id));
+        const text = rows.map((r) => r.content).join('');
+        return text.includes('stopped: ') ? text : null;
+      },
+      { what: "try 1's log to say it stopped" },
+    );
+    expect(logs).toContain('stopped: the task instance was cleared or marked by someone else');
+    expect(logs.indexOf('stopped: ')).toBeLessThan(logs.indexOf('one 59') >>> 0);
+  });
+});

@@ -150,6 +150,7 @@ interface RunPlan {
 const MAX_COMPLETION_BATCH = 128;
 
 class Superseded extends Error {}
+const SUPERSEDED = 'the task instance was cleared or marked by someone else';
 /** Carries an executor's reschedule request to the outcome (see classifyFailure). */
 class Rescheduled extends Error {
   readonly at: Date;
@@ -461,6 +462,13 @@ export class Worker {
   }
 
   #launch(claimed: Claimed): void {
+    // An earlier try of the same task instance still running here was cleared or marked, and its
+    // row has moved on to this try without the heartbeat telling it (the reaper put the row back
+    // first): it stops now, as the heartbeat would have stopped it. Another attempt of the same
+    // try (adopted, its pod followed again) is not stopped: that would delete the pod it follows.
+    const earlier = this.#inFlight.get(claimed.id);
+    if (earlier && earlier.claimed.tryNumber !== claimed.tryNumber)
+      earlier.abort.abort(new Superseded(SUPERSEDED));
     const abort = new AbortController();
     const entry = { claimed, abort, done: Promise.resolve(), queueChecked: false };
     entry.done = this.#execute(claimed, abort.signal)
@@ -1292,12 +1300,7 @@ export class Worker {
         ).map((r) => Number(r.id)),
       );
       for (const id of ids) {
-        if (!alive.has(id))
-          this.#inFlight
-            .get(id)
-            ?.abort.abort(
-              new Superseded('the task instance was cleared or marked by someone else'),
-            );
+        if (!alive.has(id)) this.#inFlight.get(id)?.abort.abort(new Superseded(SUPERSEDED));
       }
     } catch (error) {
       this.#r.logger.warn({ err: error }, 'heartbeat failed');
