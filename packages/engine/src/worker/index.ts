@@ -577,7 +577,8 @@ export class Worker {
       };
       // The DAG file a function task runs from is loaded (and first checked in the parse thread)
       // before its timeout starts, as Airflow's execution_timeout does not count parsing.
-      if (task.type === 'function') await this.#files.dag(version.fileloc, run.dagId);
+      if (task.type === 'function')
+        await this.#files.dag(version.fileloc, run.dagId, version.sourceHash);
       const controller = new AbortController();
       const onAbort = () => controller.abort(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });

@@ -1,8 +1,12 @@
 /** Function tasks' timeouts: what can and cannot be stopped in the worker's own process. */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { schema } from '@updraft/db';
 import { and, asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashSource } from '../../processor/load.ts';
 import { createEngineHarness, type EngineHarness, waitFor } from '../../testing.ts';
+import { DagFileCache } from './function.ts';
 
 const DAG = `
 import { dag } from '@updraft/sdk';
@@ -107,5 +111,106 @@ describe('a DAG file that no longer loads, when a function task runs (postgres)'
     await h.writeDag('changing.ts', GOOD);
     const { runId } = await h.ops.triggerRun('changing', { actor: 'test' });
     expect((await h.finishedRun(runId)).state).toBe('success');
+  });
+});
+
+const versioned = (version: string, top = '') => `
+import { dag } from '@updraft/sdk';
+${top}
+export default dag({ id: 'versioned', team: 'data-eng', schedule: null }, (d) => {
+  d.fn('work', () => '${version}', { timeout: '300ms', retries: 0 });
+});
+`;
+
+describe('a function task of a DAG version whose file changed since the worker loaded it (postgres)', () => {
+  let h: EngineHarness;
+
+  beforeAll(async () => {
+    h = await createEngineHarness('postgres');
+    await h.scheduler().start();
+    await h.worker().start();
+  }, 60_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const returned = async (runId: string) => {
+    const [row] = await h.resources.database.db
+      .select({ value: schema.xcoms.value })
+      .from(schema.xcoms)
+      .innerJoin(schema.taskInstances, eq(schema.xcoms.taskInstanceId, schema.taskInstances.id))
+      .where(and(eq(schema.taskInstances.runId, runId), eq(schema.xcoms.key, 'return_value')));
+    return row?.value;
+  };
+
+  it("runs the new version's code, loaded before its timeout starts", async () => {
+    await h.writeDag('versioned.ts', versioned('v1'));
+    await h.processor.sync();
+    const first = await h.ops.triggerRun('versioned', { actor: 'test' });
+    expect((await h.finishedRun(first.runId)).state).toBe('success');
+    expect(await returned(first.runId)).toBe('v1');
+
+    // Loading the new content takes longer than the task's timeout (in the parse thread, then
+    // in the worker's import): it must not count against the try.
+    await h.writeDag(
+      'versioned.ts',
+      versioned('v2', 'const end = Date.now() + 500; while (Date.now() < end) {}'),
+    );
+    await h.processor.sync();
+    const second = await h.ops.triggerRun('versioned', { actor: 'test' });
+    const run = await h.finishedRun(second.runId);
+    const [ti] = await h.resources.database.db
+      .select()
+      .from(schema.taskInstances)
+      .where(eq(schema.taskInstances.runId, second.runId));
+    expect({ run: run.state, reason: ti!.stateReason }).toEqual({ run: 'success', reason: null });
+    expect(await returned(second.runId)).toBe('v2');
+  });
+});
+
+describe('DagFileCache', () => {
+  let folder: string;
+  beforeAll(async () => {
+    // Inside the package, so that the file resolves @updraft/sdk.
+    folder = await mkdtemp(join(import.meta.dirname, '../../../.tmp-dags-'));
+  });
+  afterAll(async () => {
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  // Each load of the file (the parse thread's check, the import of new content) adds a line.
+  const counted = (version: string, counter: string) => `
+import { appendFileSync } from 'node:fs';
+import { dag } from '@updraft/sdk';
+appendFileSync(${JSON.stringify(counter)}, 'loaded\\n');
+export default dag({ id: 'counted', team: 'data-eng', schedule: null }, (d) => {
+  d.fn('work', () => '${version}');
+});
+`;
+
+  it('reloads a file that changed for a new version, and not for an older one', async () => {
+    const fileloc = join(folder, 'counted.ts');
+    const counter = join(folder, 'loads.txt');
+    const loads = async () => (await readFile(counter, 'utf8')).split('\n').length - 1;
+    const files = new DagFileCache();
+
+    await writeFile(fileloc, counted('v1', counter));
+    const v1 = hashSource(await readFile(fileloc));
+    expect((await files.dag(fileloc, 'counted', v1)).sourceHash).toBe(v1);
+    const loadsOfOne = await loads();
+    expect(loadsOfOne).toBeGreaterThan(0);
+
+    await writeFile(fileloc, counted('v2', counter));
+    const v2 = hashSource(await readFile(fileloc));
+    // A run of the new version: the cached load of v1 is replaced.
+    const loaded = await files.dag(fileloc, 'counted', v2);
+    expect(loaded.sourceHash).toBe(v2);
+    expect(await loaded.dag.functionOf('work')?.({} as never)).toBe('v2');
+    expect(await loads()).toBe(2 * loadsOfOne);
+
+    // A run of the old version, the file unchanged: the current code, without loading again.
+    for (let i = 0; i < 3; i++)
+      expect((await files.dag(fileloc, 'counted', v1)).sourceHash).toBe(v2);
+    expect(await loads()).toBe(2 * loadsOfOne);
   });
 });

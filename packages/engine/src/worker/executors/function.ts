@@ -2,8 +2,10 @@
  * Function tasks: the TypeScript function from the DAG file, run in the worker process. The file is
  * loaded once per content version and cached.
  */
+
+import { readFile } from 'node:fs/promises';
 import type { Dag, TaskContext } from '@updraft/sdk';
-import { loadDagFile } from '../../processor/load.ts';
+import { hashSource, loadDagFile } from '../../processor/load.ts';
 import { parseDagFiles } from '../../processor/parse.ts';
 import { type Executor, TaskFailure } from './types.ts';
 
@@ -33,14 +35,34 @@ export class DagFileCache {
     this.#checkTimeoutMs = opts.checkTimeoutMs ?? DAG_FILE_CHECK_TIMEOUT_MS;
   }
 
-  async dag(fileloc: string, dagId: string): Promise<{ dag: Dag; sourceHash: string }> {
-    let entry = this.#files.get(fileloc);
-    if (!entry) {
-      entry = loadChecked(fileloc, this.#checkTimeoutMs);
-      this.#files.set(fileloc, entry);
-      entry.catch(() => this.#files.delete(fileloc));
+  /**
+   * The DAG as its file defines it. With `versionHash` (the content a run's DAG version was
+   * recorded from), a cached load of other content is replaced when the file on disk has changed
+   * since: a run of a new version gets the new code. A run of an older version, when the file is
+   * unchanged, costs a read of the file, not a reload, and gets the current code (the returned
+   * `sourceHash` says which).
+   */
+  async dag(
+    fileloc: string,
+    dagId: string,
+    versionHash?: string,
+  ): Promise<{ dag: Dag; sourceHash: string }> {
+    let entry = this.#entry(fileloc);
+    let loaded = await entry;
+    if (versionHash !== undefined && loaded.sourceHash !== versionHash) {
+      let onDisk: string | undefined;
+      try {
+        onDisk = hashSource(await readFile(fileloc));
+      } catch {
+        // Gone or unreadable: the reload below says why.
+      }
+      if (onDisk !== loaded.sourceHash) {
+        // Other tasks may have replaced it already: reload only what was found stale.
+        if (this.#files.get(fileloc) === entry) this.#files.delete(fileloc);
+        entry = this.#entry(fileloc);
+        loaded = await entry;
+      }
     }
-    const loaded = await entry;
     const dag = loaded.dags.find((d) => d.id === dagId);
     if (!dag)
       throw new TaskFailure(`DAG "${dagId}" is no longer defined in ${fileloc}`, {
@@ -49,24 +71,32 @@ export class DagFileCache {
     return { dag, sourceHash: loaded.sourceHash };
   }
 
-  /** Forget a file so its next use reloads it (after it changed on disk). */
-  invalidate(fileloc: string): void {
-    this.#files.delete(fileloc);
+  #entry(fileloc: string): Promise<{ sourceHash: string; dags: Dag[] }> {
+    let entry = this.#files.get(fileloc);
+    if (!entry) {
+      const loading = loadChecked(fileloc, this.#checkTimeoutMs);
+      entry = loading;
+      this.#files.set(fileloc, loading);
+      loading.catch(() => {
+        if (this.#files.get(fileloc) === loading) this.#files.delete(fileloc);
+      });
+    }
+    return entry;
   }
 }
 
 export function createFunctionExecutor(files: DagFileCache): Executor {
   return async (ctx) => {
-    let { dag, sourceHash } = await files.dag(ctx.version.fileloc, ctx.run.dagId);
-    if (sourceHash !== ctx.version.sourceHash) {
-      files.invalidate(ctx.version.fileloc);
-      ({ dag, sourceHash } = await files.dag(ctx.version.fileloc, ctx.run.dagId));
-      if (sourceHash !== ctx.version.sourceHash) {
-        ctx.log(
-          `warning: ${ctx.version.fileloc} changed since this run's DAG version was recorded; running the current code\n`,
-        );
-      }
-    }
+    // The worker has loaded the file for this version before the timeout started (see dag()).
+    const { dag, sourceHash } = await files.dag(
+      ctx.version.fileloc,
+      ctx.run.dagId,
+      ctx.version.sourceHash,
+    );
+    if (sourceHash !== ctx.version.sourceHash)
+      ctx.log(
+        `warning: ${ctx.version.fileloc} changed since this run's DAG version was recorded; running the current code\n`,
+      );
     const fn = dag.functionOf(ctx.taskId);
     if (!fn)
       throw new TaskFailure(`task "${ctx.taskId}" is not a function task in the current file`, {

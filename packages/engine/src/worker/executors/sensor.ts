@@ -206,7 +206,11 @@ const checkHttp: Check<'http'> = async (ctx, config, deps) => {
   }
   let met: boolean;
   if (config.predicate) {
-    const { dag } = await deps.files.dag(ctx.version.fileloc, ctx.run.dagId);
+    const { dag } = await deps.files.dag(
+      ctx.version.fileloc,
+      ctx.run.dagId,
+      ctx.version.sourceHash,
+    );
     const predicate = dag.functionOf(ctx.taskId) as unknown as
       | ((response: HttpAnswer) => unknown)
       | undefined;
