@@ -70,7 +70,7 @@ describe.each(TEST_DATABASE_KINDS)('adopting a try from a lost worker (%s)', (ki
       return { result: { reattached: ctx.resumed } };
     };
     await h.worker({ id: 'adopter', executors: { k8sPod: resumes } }).start();
-    await h.scheduler({ zombieThresholdMs: 500 }).start();
+    await h.scheduler({ zombieThresholdMs: 2_000 }).start();
 
     const done = await waitFor(
       async () => {

@@ -292,7 +292,7 @@ export default dag({ id: 'job_lost', team: 'data-eng' }, (d) => {
       env: { JOB_TOKEN: token },
     });
     await lost.start();
-    const reaper = h.scheduler({ zombieThresholdMs: 500 });
+    const reaper = h.scheduler({ zombieThresholdMs: 2_000 });
     await reaper.start();
     try {
       const { runId } = await h.ops.triggerRun('job_lost', { actor: 'test' });
