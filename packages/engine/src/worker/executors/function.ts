@@ -72,16 +72,15 @@ export class DagFileCache {
   }
 
   #entry(fileloc: string): Promise<{ sourceHash: string; dags: Dag[] }> {
-    let entry = this.#files.get(fileloc);
-    if (!entry) {
-      const loading = loadChecked(fileloc, this.#checkTimeoutMs);
-      entry = loading;
-      this.#files.set(fileloc, loading);
-      loading.catch(() => {
-        if (this.#files.get(fileloc) === loading) this.#files.delete(fileloc);
-      });
-    }
-    return entry;
+    const cached = this.#files.get(fileloc);
+    if (cached) return cached;
+    const loading = loadChecked(fileloc, this.#checkTimeoutMs);
+    this.#files.set(fileloc, loading);
+    // A failed load is not kept: the next task tries again.
+    loading.catch(() => {
+      if (this.#files.get(fileloc) === loading) this.#files.delete(fileloc);
+    });
+    return loading;
   }
 }
 
