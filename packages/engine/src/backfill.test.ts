@@ -4,10 +4,16 @@
  * skipped, pause, cancel, completion, and DAGs that cannot be backfilled.
  */
 import { ConflictError, InvalidError } from '@updraft/core/errors';
-import { rowsOf, schema } from '@updraft/db';
-import { asc, eq, sql } from 'drizzle-orm';
+import { type Queryable, rowsOf, schema } from '@updraft/db';
+import { asc, eq, type SQL, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Backfills, type IntervalPlan, planIntervals } from './backfill.ts';
+import { Backfills, backfillRunsToStart, type IntervalPlan, planIntervals } from './backfill.ts';
+
+interface PlanNode {
+  'Actual Loops': number;
+  Plans?: PlanNode[];
+}
+
 import type { Clock } from './resources.ts';
 import { createEngineHarness, type EngineHarness, waitFor } from './testing.ts';
 
@@ -293,6 +299,44 @@ describe('backfills (postgres)', () => {
             and e.to_state = 'queued') as events`),
     );
     expect(counts).toEqual({ runs: 936, tis: 1872, ordered: true, events: 936 });
+  });
+
+  it('picks the runs to start with work per backfill, not per queued run', async () => {
+    const { backfill } = await backfills.create({
+      // 960 hourly runs, before those of the test above.
+      dagId: 'hourly_bf',
+      from: new Date('2025-10-01T00:00:00Z'),
+      to: new Date('2025-11-09T23:00:00Z'),
+      maxActiveRuns: 2,
+      actor: 'test',
+    });
+    try {
+      // The query as the scheduler sends it, executed under EXPLAIN ANALYZE: no step of its plan
+      // may run once per queued run (it did: a year of hourly runs took 22 s a scheduler pass).
+      let statement: SQL | undefined;
+      const capture = {
+        execute: (q: SQL) => {
+          statement = q;
+          return db().execute(q);
+        },
+      } as unknown as Queryable;
+      const picked = await backfillRunsToStart(capture, 'hourly_bf');
+      const [{ 'QUERY PLAN': plan }] = rowsOf<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(
+        await db().execute(sql`explain (analyze, format json) ${statement}`),
+      ) as [{ 'QUERY PLAN': { Plan: PlanNode }[] }];
+      const loops = (node: PlanNode): number =>
+        Math.max(node['Actual Loops'], ...(node.Plans ?? []).map(loops));
+      const [{ queued }] = rowsOf<{ queued: number }>(
+        await db().execute(sql`select count(*)::int as queued from dag_runs
+          where backfill_id = ${backfill!.id} and state = 'queued'`),
+      ) as [{ queued: number }];
+      expect(queued).toBeGreaterThan(800);
+      expect(loops(plan[0]!.Plan)).toBeLessThanOrEqual(2);
+      // Never more than the backfill's room.
+      expect(picked.length).toBeLessThanOrEqual(2);
+    } finally {
+      await backfills.cancel(backfill!.id, 'test').catch(() => {});
+    }
   });
 
   it('refuses a backfill of more task instances than one transaction should write, naming the counts', async () => {
