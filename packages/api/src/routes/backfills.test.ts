@@ -83,8 +83,11 @@ describe('backfill API (postgres)', () => {
       ...valid,
       max_active_runs: 2,
       run_backwards: true,
+      dag_run_conf: { api_token: 'tok-abcdef', rows: 5 },
     });
     expect(created.status).toBe(201);
+    // Shown as a run's conf is: what looks like a secret is masked.
+    expect(created.body.dag_run_conf).toEqual({ api_token: '***', rows: 5 });
     expect(created.body).toMatchObject({
       dag_id: 'daily',
       from_date: '2026-01-01T00:00:00.000Z',
@@ -101,6 +104,7 @@ describe('backfill API (postgres)', () => {
     expect((await call('GET', '/backfills?dag_id=manual_only')).body.total_entries).toBe(0);
     const got = await call('GET', `/backfills/${id}`);
     expect(got.body).toMatchObject({ id, dag_run_counts: { queued: 3 } });
+    expect(JSON.stringify([got.body, list.body])).not.toContain('tok-abcdef');
     expect((await call('POST', `/backfills/${id}/pause`)).body).toMatchObject({ is_paused: true });
     expect((await call('PUT', `/backfills/${id}/unpause`)).body).toMatchObject({
       is_paused: false,

@@ -3,6 +3,7 @@
  * read one with its run counts, pause, unpause and cancel. Field names follow Airflow 3.
  */
 import { isoDateSchema } from '@updraft/core/dag';
+import { maskSensitiveFields } from '@updraft/engine';
 import type { BackfillRow, Backfills, IntervalPlan } from '@updraft/engine/backfill';
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -15,7 +16,7 @@ export function backfillJson(b: BackfillRow & { runs?: Record<string, number> })
     dag_id: b.dagId,
     from_date: b.fromDate.toISOString(),
     to_date: b.toDate.toISOString(),
-    dag_run_conf: b.dagRunConf,
+    dag_run_conf: maskSensitiveFields(b.dagRunConf),
     reprocess_behavior: b.reprocess,
     max_active_runs: b.maxActiveRuns,
     run_backwards: b.backwards,

@@ -45,7 +45,7 @@ import { createHttpJobExecutor } from './executors/http-job.ts';
 import { createSensorExecutor } from './executors/sensor.ts';
 import { runShellTask } from './executors/shell.ts';
 import { type Executor, type RunInfo, TaskFailure, TaskSkipped } from './executors/types.ts';
-import { environmentSecrets, type SecretMasker, secretMasker } from './secrets.ts';
+import { environmentSecrets, type SecretMasker, secretMasker, secretsInJson } from './secrets.ts';
 import { readXcom, writeXcom } from './xcom.ts';
 
 export {
@@ -494,6 +494,26 @@ export class Worker {
     buffer.chunks.push(buffer.masker.push(text));
   }
 
+  /** Masks `secrets` too in what a try logs from now on. */
+  #maskInLog(claimed: Claimed, secrets: readonly string[]): void {
+    if (secrets.length === 0) return;
+    const key = logKey(claimed.id, claimed.tryNumber);
+    const buffer = this.#logBuffers.get(key);
+    const masker = secretMasker([...this.#secrets, ...secrets]);
+    if (!buffer) {
+      this.#logBuffers.set(key, {
+        taskInstanceId: claimed.id,
+        tryNumber: claimed.tryNumber,
+        chunks: [],
+        masker,
+      });
+      return;
+    }
+    // What the old masker held back is released through the new one.
+    buffer.chunks.push(masker.push(buffer.masker.end()));
+    buffer.masker = masker;
+  }
+
   /** The unwritten log of one try, or of every try; a try no longer running here is forgotten. */
   #takeLogs(of?: Claimed): { taskInstanceId: number; tryNumber: number; content: string }[] {
     const out: { taskInstanceId: number; tryNumber: number; content: string }[] = [];
@@ -556,6 +576,9 @@ export class Worker {
       const run = await this.#runOf(claimed.runPk);
       if (!run) throw new Superseded('the run was deleted');
       version = await this.#versions.get(db, run.dagVersionId);
+      // The run's conf and the DAG's params may hold secrets that templates put into commands,
+      // requests and so into the log: masked there as the API masks them.
+      this.#maskInLog(claimed, secretsInJson([version.spec.params, run.conf]));
       const task = version.tasks.get(claimed.taskId);
       if (!task)
         throw new TaskFailure(`task "${claimed.taskId}" is not in DAG version ${version.id}`, {

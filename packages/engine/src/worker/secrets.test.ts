@@ -4,6 +4,7 @@ import {
   maskSecrets,
   maskSensitiveFields,
   secretMasker,
+  secretsInJson,
   sensitiveValues,
 } from './secrets.ts';
 
@@ -48,6 +49,37 @@ describe('secrets', () => {
       db: { password: '***', host: 'h', auth: { user: 'u' } },
       list: [{ secret: '***' }, 'secret'],
     });
+  });
+
+  it('masks the strings of arrays and the numbers named like secrets, and passwords in URLs', () => {
+    const conf = {
+      api_tokens: ['ghp_one', ['ghp_two']],
+      password: 12345678,
+      max_tokens: 100,
+      auth: { user: 'u', pass: 'p4ss' },
+      db_url: 'postgres://user:pw123@host/db and https://example.com/a@b',
+      passport: 'X1234',
+    };
+    expect(maskSensitiveFields(conf)).toEqual({
+      api_tokens: ['***', ['***']],
+      password: '***',
+      max_tokens: 100,
+      auth: { user: 'u', pass: '***' },
+      db_url: 'postgres://user:***@host/db and https://example.com/a@b',
+      passport: 'X1234',
+    });
+    // The same values, as a task's log would show them (at least 4 characters).
+    expect(secretsInJson(conf).sort()).toEqual(['12345678', 'ghp_one', 'ghp_two', 'p4ss', 'pw123']);
+  });
+
+  it("takes the passwords of URLs in the worker's environment, whatever the variable's name", () => {
+    expect(
+      environmentSecrets({
+        DATABASE_URL: 'postgres://updraft:Db-Secret-9@db:5432/updraft',
+        CACHE_URL: 'redis://cache:6379',
+        LOCAL_URL: 'postgres://me:postgres@localhost/db',
+      }),
+    ).toEqual(['Db-Secret-9']);
   });
 
   it('picks the values of variables named like secrets, of at least 4 characters', () => {

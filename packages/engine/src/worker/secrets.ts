@@ -1,7 +1,19 @@
 /** Keeps secret values out of task logs and results. */
 
 const SENSITIVE_NAME =
-  /(secret|password|passwd|token|api[_-]?key|private[_-]?key|credential|auth)/i;
+  /(secret|password|passwd|token|api[_-]?key|private[_-]?key|credential|auth|(^|[_-])(pass|pwd)($|[_-]))/i;
+
+/** Names under which a number is a secret (a PIN, a numeric password); `max_tokens: 100` is not. */
+const SECRET_NUMBER_NAME =
+  /(secret|password|passwd|api[_-]?key|private[_-]?key|credential|(^|[_-])(pass|pwd|pin)($|[_-]))/i;
+
+/** The password of a URL with credentials (`postgres://user:password@host`), whatever its name. */
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)([^\s/@]+)@/gi;
+
+/** `text` with the password of every URL in it replaced by `***`. */
+function maskUrlPasswords(text: string): string {
+  return text.replace(URL_PASSWORD, '$1***@');
+}
 
 /** Values of variables whose names look sensitive (at least 4 characters, to avoid masking noise). */
 export function sensitiveValues(vars: Readonly<Record<string, unknown>>): string[] {
@@ -20,22 +32,59 @@ export function sensitiveValues(vars: Readonly<Record<string, unknown>>): string
  * would garble them all.
  */
 export function environmentSecrets(env: Readonly<Record<string, unknown>>): string[] {
-  return sensitiveValues(env).filter((v) => v.length >= 8 && !/^[a-z]+$/.test(v));
+  // And the passwords of URLs, whatever the variable's name (DATABASE_URL).
+  const inUrls = Object.values(env).flatMap((v) =>
+    typeof v === 'string' ? [...v.matchAll(URL_PASSWORD)].map((m) => m[2]!) : [],
+  );
+  return [...new Set([...sensitiveValues(env), ...inUrls])].filter(
+    (v) => v.length >= 8 && !/^[a-z]+$/.test(v),
+  );
 }
 
 /**
  * A JSON value with the values of fields whose names look sensitive replaced by `***`, at any
- * depth: what the API shows of DAG params, which a DAG file may default from a secret.
+ * depth (the strings of an array under such a name too; numbers under names of secrets), and the
+ * passwords of URLs in any string: what the API shows of a run's conf and of DAG params, which a
+ * DAG file may default from a secret.
  */
 export function maskSensitiveFields(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(maskSensitiveFields);
+  return visitSecrets(value, undefined, () => {});
+}
+
+/**
+ * The values maskSensitiveFields hides in a JSON value (a run's conf, DAG params), as they would
+ * appear in a task's log (at least 4 characters, as sensitiveValues).
+ */
+export function secretsInJson(value: unknown): string[] {
+  const found: string[] = [];
+  visitSecrets(value, undefined, (secret) => {
+    if (secret.length >= 4) found.push(secret);
+  });
+  return [...new Set(found)];
+}
+
+/** Masks `value` (see maskSensitiveFields), telling `found` each secret it hides. */
+function visitSecrets(
+  value: unknown,
+  key: string | undefined,
+  found: (secret: string) => void,
+): unknown {
+  // An array's elements are named by the array's own key (`api_tokens: [...]`).
+  if (Array.isArray(value)) return value.map((v) => visitSecrets(v, key, found));
+  if (typeof value === 'string') {
+    if (key !== undefined && SENSITIVE_NAME.test(key)) {
+      found(value);
+      return '***';
+    }
+    for (const match of value.matchAll(URL_PASSWORD)) found(match[2]!);
+    return maskUrlPasswords(value);
+  }
+  if (typeof value === 'number' && key !== undefined && SECRET_NUMBER_NAME.test(key)) {
+    found(String(value));
+    return '***';
+  }
   if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [
-      k,
-      SENSITIVE_NAME.test(k) && typeof v === 'string' ? '***' : maskSensitiveFields(v),
-    ]),
-  );
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, visitSecrets(v, k, found)]));
 }
 
 /** Longest first, so a secret that contains another is masked whole, not around the shorter. */

@@ -171,6 +171,34 @@ export default dag({ id: 'echo_secret', team: 'data-eng' }, (d) => {
     expect(stored).not.toContain('s3cret-token');
   });
 
+  it("masks in task logs the conf's and params' values that the API masks", async () => {
+    await h.writeDag(
+      'conf_secrets.ts',
+      `
+import { dag } from '@updraft/sdk';
+export default dag({ id: 'conf_secrets', team: 'data-eng', params: { api_key: 'ParamKey-123', region: 'eu-west-1' } }, (d) => {
+  d.shell('show', { command: 'echo "key={{ params.api_key }} pin={{ conf.pin }} db={{ conf.db_url }} in={{ params.region }}"' });
+});
+`,
+    );
+    await h.processor.sync();
+    const { runId } = await h.ops.triggerRun('conf_secrets', {
+      actor: 'test',
+      conf: { pin: 40962, db_url: 'postgres://svc:Conf-Pw-77@db.internal/sales' },
+    });
+    expect((await h.finishedRun(runId)).state).toBe('success');
+    const [log] = rowsOf<{ text: string }>(
+      await h.resources.database.db.execute(sql`select string_agg(l.content, '') as text
+        from task_logs l join task_instances t on t.id = l.task_instance_id
+        where t.run_id = ${runId}`),
+    );
+    expect(log!.text).toContain(
+      'key=*** pin=*** db=postgres://svc:***@db.internal/sales in=eu-west-1',
+    );
+    for (const secret of ['ParamKey-123', '40962', 'Conf-Pw-77'])
+      expect(log!.text).not.toContain(secret);
+  });
+
   it('says why a request could not be sent (fetch only says "fetch failed")', async () => {
     // A port nothing listens on.
     const closed = createServer();
