@@ -1,7 +1,12 @@
+import { connect } from 'node:net';
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { errorResponse } from './errors.ts';
+import { serveApp } from './serve.ts';
+import { jsonBody } from './validate.ts';
 
 /** An app whose one route throws `error`, answered by errorResponse. */
 function throwing(error: unknown) {
@@ -26,6 +31,36 @@ function failedQuery(code: string, message: string) {
 }
 
 describe('errorResponse', () => {
+  it('takes a body the client aborted (a broken chunked upload) for a client error, not ours', async () => {
+    const logged: { level: number; msg: string }[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      { write: (line: string) => logged.push(JSON.parse(line)) },
+    );
+    // As the API is composed: the body limit reads a chunked body before the handler does.
+    const app = new Hono();
+    app.use('*', bodyLimit({ maxSize: 1024 }));
+    app.post('/x', async (c) => c.json(await jsonBody(c, z.object({ name: z.string() }))));
+    app.onError((e, c) => errorResponse(e, c, logger));
+    const server = await serveApp(app, { port: 0, hostname: '127.0.0.1' });
+    try {
+      const socket = connect(server.port, '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(
+        'POST /x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"nam\r\nZZ\r\n',
+      );
+      // Node answers the broken chunk and closes the connection.
+      socket.resume();
+      await new Promise((resolve) => socket.once('close', resolve));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      await server.close();
+    }
+    expect(logged.map((l) => [l.level, l.msg])).toEqual([
+      [30, 'the client closed the request mid-body'],
+    ]);
+  });
+
   it('answers a value PostgreSQL refused as data with a 400 giving its reason, and warns', async () => {
     const { app, logged } = throwing(
       failedQuery('22003', 'value "2147483648" is out of range for type integer'),

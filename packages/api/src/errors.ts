@@ -87,6 +87,15 @@ export function errorResponse(error: unknown, c: Context, logger: Logger) {
     );
   }
   const requestId = c.get('requestId' as never) as string | undefined;
+  // The client went away while its body was read (a broken chunked upload, read by the body
+  // limit before any handler): nobody reads the answer, and nothing failed on this side.
+  if (isAbortedRequest(error)) {
+    logger.info({ requestId, path: c.req.path }, 'the client closed the request mid-body');
+    return c.json<ErrorBody>(
+      { error: 'invalid', message: 'request body could not be read: the client aborted it' },
+      400,
+    );
+  }
   // Lost to the engine's own transactions even after the retries (retryTransient): try again.
   if (isTransientConflict(error)) {
     logger.warn({ err: error, requestId, path: c.req.path }, 'request lost a lock conflict');
@@ -118,5 +127,14 @@ export function errorResponse(error: unknown, c: Context, logger: Logger) {
       ...(requestId ? { request_id: requestId } : {}),
     },
     500,
+  );
+}
+
+/** Node's error for a request whose connection closed before its body was complete. */
+function isAbortedRequest(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    error.message === 'aborted' &&
+    (error as NodeJS.ErrnoException).code === 'ECONNRESET'
   );
 }
