@@ -223,6 +223,11 @@ describe('pools and concurrency limits (postgres)', () => {
     await deletePool(db, 'scratch');
     expect(await poolStats(db, 'scratch')).toEqual([]);
     await expect(setPool(db, { name: 'bad name!', slots: 1 })).rejects.toThrow(/pool name/);
+    // Names a URL could not reach (/pools/.. is resolved away).
+    for (const name of ['.', '..'])
+      await expect(setPool(db, { name, slots: 1 })).rejects.toThrow(/not "\." or "\.\."/);
+    await setPool(db, { name: '.hidden..ok', slots: 1 });
+    await deletePool(db, '.hidden..ok');
   });
 
   it("declares an environment's pools from processes starting at once, then resizes them", async () => {

@@ -621,7 +621,8 @@ export async function poolStats(db: Queryable, name?: string): Promise<PoolStats
   });
 }
 
-const POOL_NAME = /^[A-Za-z0-9_.-]{1,250}$/;
+// Not "." or "..": a URL path segment of those is resolved away, and /pools/.. could not be read.
+const POOL_NAME = /^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,250}$/;
 
 /** Creates or updates a pool; more slots are used at once (the scheduler is woken). */
 export async function setPool(
@@ -630,7 +631,7 @@ export async function setPool(
 ): Promise<PoolStats> {
   if (!POOL_NAME.test(input.name))
     throw new InvalidError(
-      `pool name "${input.name}" must be 1-250 letters, digits, "_", "-" or "."`,
+      `pool name "${input.name}" must be 1-250 letters, digits, "_", "-" or "." (and not "." or "..")`,
     );
   if (input.slots !== undefined && (!Number.isInteger(input.slots) || input.slots < 0))
     throw new InvalidError(`pool "${input.name}": slots must be a non-negative integer`);
