@@ -25,7 +25,7 @@ import { Operations } from './ops/index.ts';
 import { CHANNELS, type EngineResources } from './resources.ts';
 import { createRuns, lockDag } from './runs.ts';
 import { timetablesOf } from './timetables.ts';
-import { intArray, type StateChange, transitionRun } from './transitions.ts';
+import { intArray, type StateChange, transitionRuns } from './transitions.ts';
 import { VersionCache } from './versions.ts';
 
 export const REPROCESS = ['none', 'failed', 'completed'] as const;
@@ -388,15 +388,12 @@ export class Backfills {
         .select({ id: schema.dagRuns.id })
         .from(schema.dagRuns)
         .where(and(eq(schema.dagRuns.backfillId, id), eq(schema.dagRuns.state, 'queued')));
-      const changes: StateChange[] = [];
-      for (const run of queued) {
-        const change = await transitionRun(tx, run.id, 'failed', {
-          actor,
-          reason: `backfill ${id} cancelled`,
-          set: [sql`end_date = ${now}`],
-        });
-        if (change) changes.push(change);
-      }
+      const changes = await transitionRuns(
+        tx,
+        queued.map((r) => r.id),
+        'failed',
+        { actor, reason: `backfill ${id} cancelled`, set: [sql`end_date = ${now}`] },
+      );
       const [updated] = await tx
         .update(schema.backfills)
         .set({ isPaused: true, completedAt: now, updatedAt: now })

@@ -9,7 +9,7 @@ import {
 import { sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { intArray, textArray, transitionTasksStatement } from './transitions.ts';
+import { intArray, textArray, transitionRuns, transitionTasksStatement } from './transitions.ts';
 
 describe.each(TEST_DATABASE_KINDS)('id lists as parameters (%s)', (kind) => {
   let t: TestDatabase;
@@ -191,5 +191,74 @@ describe.each(TEST_DATABASE_KINDS)('a transition with another target instead (%s
         { task_id: 'q2', from_state: 'up_for_retry', to_state: 'queued', reason: 'slot available' },
       ],
     });
+  });
+});
+
+describe.each(TEST_DATABASE_KINDS)('DAG runs moved at once (%s)', (kind) => {
+  let t: TestDatabase;
+  let versionId: number;
+  beforeAll(async () => {
+    t = await createTestDatabase(kind);
+    versionId = await insertBareDag(t.handle.db, 'many');
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it('moves the runs whose state allows it, with an event each, and leaves the others', async () => {
+    const states = ['queued', 'running', 'failed', 'queued'] as const;
+    const ids = (
+      await t.handle.db
+        .insert(schema.dagRuns)
+        .values(
+          states.map((state, i) => {
+            const at = new Date(Date.UTC(2026, 0, i + 1));
+            return {
+              dagId: 'many',
+              runId: `r${i}`,
+              dagVersionId: versionId,
+              runType: 'backfill' as const,
+              state,
+              logicalDate: at,
+              dataIntervalStart: at,
+              dataIntervalEnd: at,
+              triggeredBy: 'test',
+            };
+          }),
+        )
+        .returning({ id: schema.dagRuns.id })
+    ).map((r) => r.id);
+    // queued → failed and running → failed are legal; failed → failed is not a change.
+    const changes = await transitionRuns(t.handle.db, [...ids].reverse(), 'failed', {
+      actor: 'test',
+      reason: 'cancelled',
+      set: [sql`end_date = now()`],
+    });
+    expect(changes.map((c) => [c.runId, c.from, c.to, c.reason])).toEqual([
+      ['r0', 'queued', 'failed', 'cancelled'],
+      ['r1', 'running', 'failed', 'cancelled'],
+      ['r3', 'queued', 'failed', 'cancelled'],
+    ]);
+    const rows = rowsOf<{ run_id: string; state: string; ended: boolean }>(
+      await t.handle.db.execute(
+        sql`select run_id, state, end_date is not null as ended from dag_runs where dag_id = 'many' order by run_id`,
+      ),
+    );
+    expect(rows.map((r) => [r.run_id, r.state, r.ended])).toEqual([
+      ['r0', 'failed', true],
+      ['r1', 'failed', true],
+      ['r2', 'failed', false],
+      ['r3', 'failed', true],
+    ]);
+    const events = rowsOf<{ run_id: string; from_state: string; to_state: string; actor: string }>(
+      await t.handle.db.execute(sql`select run_id, from_state, to_state, actor from events
+        where entity = 'dag_run' and dag_id = 'many' order by id`),
+    );
+    expect(events.map((e) => `${e.run_id}:${e.from_state}->${e.to_state}:${e.actor}`)).toEqual([
+      'r0:queued->failed:test',
+      'r1:running->failed:test',
+      'r3:queued->failed:test',
+    ]);
+    expect(await transitionRuns(t.handle.db, [], 'failed', { actor: 'test' })).toEqual([]);
   });
 });

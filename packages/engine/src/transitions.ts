@@ -231,39 +231,59 @@ export function transitionSelectedStatement<
   };
 }
 
+/** Moves one DAG run to `to` if that is legal (see transitionRuns); null when it was not. */
 export async function transitionRun(
   tx: Queryable,
   runPk: number,
   to: RunState,
   opts: { actor: string; reason?: string | null; set?: SQL[] },
 ): Promise<StateChange | null> {
+  return (await transitionRuns(tx, [runPk], to, opts))[0] ?? null;
+}
+
+/**
+ * Moves DAG runs to `to` where that is legal, locking them in id order, and appends an event per
+ * run moved, in one statement (a cancelled backfill fails thousands of queued runs at once).
+ * Returns the changes applied.
+ */
+export async function transitionRuns(
+  tx: Queryable,
+  runPks: readonly number[],
+  to: RunState,
+  opts: { actor: string; reason?: string | null; set?: SQL[] },
+): Promise<StateChange[]> {
+  if (runPks.length === 0) return [];
   const legal = runPredecessors(to);
   const assignments = [sql`state = ${to}`, sql`updated_at = now()`, ...(opts.set ?? [])];
+  const reason = opts.reason ?? null;
   const result = await tx.execute(sql`
-    with old as (select id, state from dag_runs where id = ${runPk} for update)
-    update dag_runs r set ${sql.join(assignments, sql`, `)}
-    from old where r.id = old.id and old.state in (${sql.join(
-      legal.map((s) => sql`${s}`),
-      sql`, `,
-    )})
-    returning r.id, r.dag_id, r.run_id, old.state as from_state`);
-  const row = rowsOf<{ id: number; dag_id: string; run_id: string; from_state: string }>(result)[0];
-  if (!row) return null;
-  const change: StateChange = {
-    entity: 'dag_run',
-    id: Number(row.id),
-    dagId: row.dag_id,
-    runId: row.run_id,
-    taskId: null,
-    mapIndex: null,
-    tryNumber: null,
-    from: row.from_state,
-    to,
-    actor: opts.actor,
-    reason: opts.reason ?? null,
-  };
-  await recordEvents(tx, [change]);
-  return change;
+    with old as (
+      select id, state from dag_runs where id = any(${intArray(runPks)}) order by id for update
+    ), changed as (
+      update dag_runs r set ${sql.join(assignments, sql`, `)}
+      from old where r.id = old.id and old.state in (${inList(legal)})
+      returning r.id, r.dag_id, r.run_id, old.state as from_state
+    ), logged as (
+      insert into events (entity, dag_id, run_id, from_state, to_state, actor, reason)
+      select 'dag_run', dag_id, run_id, from_state, ${to}, ${opts.actor}, ${reason}::text
+      from changed order by id
+    )
+    select id, dag_id, run_id, from_state from changed order by id`);
+  return rowsOf<{ id: number; dag_id: string; run_id: string; from_state: string }>(result).map(
+    (row) => ({
+      entity: 'dag_run',
+      id: Number(row.id),
+      dagId: row.dag_id,
+      runId: row.run_id,
+      taskId: null,
+      mapIndex: null,
+      tryNumber: null,
+      from: row.from_state,
+      to,
+      actor: opts.actor,
+      reason,
+    }),
+  );
 }
 
 /** Appends state changes to the event log in one statement. */
