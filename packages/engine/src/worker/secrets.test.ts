@@ -59,6 +59,7 @@ describe('secrets', () => {
       auth: { user: 'u', pass: 'p4ss' },
       db_url: 'postgres://user:pw123@host/db and https://example.com/a@b',
       passport: 'X1234',
+      auth_mode: 'none',
     };
     expect(maskSensitiveFields(conf)).toEqual({
       api_tokens: ['***', ['***']],
@@ -67,9 +68,11 @@ describe('secrets', () => {
       auth: { user: 'u', pass: '***' },
       db_url: 'postgres://user:***@host/db and https://example.com/a@b',
       passport: 'X1234',
+      auth_mode: '***',
     });
-    // The same values, as a task's log would show them (at least 4 characters).
-    expect(secretsInJson(conf).sort()).toEqual(['12345678', 'ghp_one', 'ghp_two', 'p4ss', 'pw123']);
+    // The same values to mask in task logs, but for those too short or plain to be told from
+    // ordinary words there ('p4ss', 'none').
+    expect(secretsInJson(conf).sort()).toEqual(['12345678', 'ghp_one', 'ghp_two', 'pw123']);
   });
 
   it("takes the passwords of URLs in the worker's environment, whatever the variable's name", () => {

@@ -52,13 +52,14 @@ export function maskSensitiveFields(value: unknown): unknown {
 }
 
 /**
- * The values maskSensitiveFields hides in a JSON value (a run's conf, DAG params), as they would
- * appear in a task's log (at least 4 characters, as sensitiveValues).
+ * The values maskSensitiveFields hides in a JSON value (a run's conf, DAG params), to mask in task
+ * logs: those of at least 5 characters that are not a plain lowercase word. A flag such as
+ * `auth_mode: "none"` would otherwise mask every "none" the run's tasks print.
  */
 export function secretsInJson(value: unknown): string[] {
   const found: string[] = [];
   visitSecrets(value, undefined, (secret) => {
-    if (secret.length >= 4) found.push(secret);
+    if (secret.length >= 5 && !/^[a-z]+$/.test(secret)) found.push(secret);
   });
   return [...new Set(found)];
 }
