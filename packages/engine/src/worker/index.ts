@@ -485,30 +485,26 @@ export class Worker {
   }
 
   #log(tiId: number, tryNumber: number, text: string): void {
+    const buffer = this.#logBuffer(tiId, tryNumber);
+    buffer.chunks.push(buffer.masker.push(text));
+  }
+
+  /** A try's log buffer, made (masking the worker's environment secrets) on first use. */
+  #logBuffer(tiId: number, tryNumber: number) {
     const key = logKey(tiId, tryNumber);
     let buffer = this.#logBuffers.get(key);
     if (!buffer) {
       buffer = { taskInstanceId: tiId, tryNumber, chunks: [], masker: secretMasker(this.#secrets) };
       this.#logBuffers.set(key, buffer);
     }
-    buffer.chunks.push(buffer.masker.push(text));
+    return buffer;
   }
 
   /** Masks `secrets` too in what a try logs from now on. */
   #maskInLog(claimed: Claimed, secrets: readonly string[]): void {
     if (secrets.length === 0) return;
-    const key = logKey(claimed.id, claimed.tryNumber);
-    const buffer = this.#logBuffers.get(key);
+    const buffer = this.#logBuffer(claimed.id, claimed.tryNumber);
     const masker = secretMasker([...this.#secrets, ...secrets]);
-    if (!buffer) {
-      this.#logBuffers.set(key, {
-        taskInstanceId: claimed.id,
-        tryNumber: claimed.tryNumber,
-        chunks: [],
-        masker,
-      });
-      return;
-    }
     // What the old masker held back is released through the new one.
     buffer.chunks.push(masker.push(buffer.masker.end()));
     buffer.masker = masker;

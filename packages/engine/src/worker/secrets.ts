@@ -36,9 +36,12 @@ export function environmentSecrets(env: Readonly<Record<string, unknown>>): stri
   const inUrls = Object.values(env).flatMap((v) =>
     typeof v === 'string' ? [...v.matchAll(URL_PASSWORD)].map((m) => m[2]!) : [],
   );
-  return [...new Set([...sensitiveValues(env), ...inUrls])].filter(
-    (v) => v.length >= 8 && !/^[a-z]+$/.test(v),
-  );
+  return [...new Set([...sensitiveValues(env), ...inUrls])].filter((v) => maskableInLogs(v, 8));
+}
+
+/** Long enough, and not a plain lowercase word, to be masked in logs without garbling them. */
+function maskableInLogs(value: string, minLength: number): boolean {
+  return value.length >= minLength && !/^[a-z]+$/.test(value);
 }
 
 /**
@@ -59,7 +62,7 @@ export function maskSensitiveFields(value: unknown): unknown {
 export function secretsInJson(value: unknown): string[] {
   const found: string[] = [];
   visitSecrets(value, undefined, (secret) => {
-    if (secret.length >= 5 && !/^[a-z]+$/.test(secret)) found.push(secret);
+    if (maskableInLogs(secret, 5)) found.push(secret);
   });
   return [...new Set(found)];
 }
